@@ -1,0 +1,7 @@
+"""``python -m ntk_desktop``: the ``ntk`` command line."""
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The ``ntk`` command line.
+
+Each sub-command lives in its own module with ``add_parser(subparsers)`` and ``run(args) -> int``;
+:data:`COMMANDS` lists them.  Bad input ends with one line on stderr and exit code 2, never a
+traceback (``--debug`` shows one for internal errors).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Optional, Sequence
+
+from .. import __version__
+from ..errors import Cancelled, NTKInputError
+
+#: sub-command modules, in the order ``ntk --help`` lists them
+COMMANDS = ["kernel", "info"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage dump) and exit code 2."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ntk", description="Neural Tangent Kernel laboratory: kernels, training, "
+                     "infinite-width predictions and the paper's figures.")
+    parser.add_argument("--version", action="version", version=f"ntk {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        module = importlib.import_module(f".{name}", __name__)
+        p = module.add_parser(sub)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except NTKInputError as exc:
+        sys.stderr.write(f"ntk {args.command}: error: {exc}\n")
+        return 2
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        sys.stderr.write(f"ntk {args.command}: error: {exc.strerror or exc}: {exc.filename}\n")
+        return 2
+    except Cancelled:
+        sys.stderr.write(f"ntk {args.command}: cancelled\n")
+        return 130
+    except KeyboardInterrupt:
+        sys.stderr.write(f"ntk {args.command}: interrupted\n")
+        return 130
+    except MemoryError:
+        sys.stderr.write(f"ntk {args.command}: error: out of memory (lower the sizes or the memory budget)\n")
+        return 2
+    except Exception as exc:  # an internal error: one line unless --debug
+        if args.debug:
+            raise
+        sys.stderr.write(f"ntk {args.command}: internal error: {type(exc).__name__}: {exc} "
+                         "(run with --debug for the traceback)\n")
+        return 1

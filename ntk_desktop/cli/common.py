@@ -1,0 +1,107 @@
+"""Options and file helpers shared by the ``ntk`` sub-commands."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..core.activations import NAMES
+from ..core.network import Architecture, check_inputs
+from ..errors import NTKInputError
+
+
+def positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    return value
+
+
+def add_architecture_options(p, *, default_width: int = 1000) -> None:
+    g = p.add_argument_group("architecture")
+    g.add_argument("--depth", type=positive_int, default=None,
+                   help="number of weight layers L (default 4)")
+    g.add_argument("--width", type=positive_int, default=None,
+                   help=f"width of every hidden layer (default {default_width})")
+    g.add_argument("--widths", default=None, help="hidden widths n1,n2,... (depth-1 numbers)")
+    g.add_argument("--outputs", type=positive_int, default=None, help="output dimension n_L (default 1)")
+    g.add_argument("--nonlinearity", default="relu", help=f"one of {', '.join(NAMES)} (default relu)")
+    g.add_argument("--slope", type=float, default=None, help="negative slope of leaky_relu (default 0.01)")
+    g.add_argument("--beta", type=float, default=0.1, help="bias scale β (default 0.1)")
+    g.add_argument("--parametrization", default="ntk", help="ntk (default) or standard")
+    p.set_defaults(_default_width=default_width)
+
+
+def parse_widths(text):
+    if text is None:
+        return None
+    try:
+        return [int(t) for t in str(text).replace(" ", "").split(",") if t != ""]
+    except ValueError:
+        raise NTKInputError(f"--widths must be comma-separated integers, got {text!r}") from None
+
+
+def architecture_from_args(args, n_in: int, widths_from_params=None) -> Architecture:
+    """The architecture the options describe; with a params file its widths must agree."""
+    hidden = parse_widths(args.widths)
+    if hidden is not None and args.width is not None:
+        raise NTKInputError("give either --width or --widths, not both")
+    if widths_from_params is not None:
+        file_widths = tuple(widths_from_params)
+        depth = len(file_widths) - 1
+        if args.depth is not None and args.depth != depth:
+            raise NTKInputError(f"--depth {args.depth} does not match the params file (depth {depth})")
+        if args.width is not None and any(w != args.width for w in file_widths[1:-1]):
+            raise NTKInputError(f"--width {args.width} does not match the params file widths {file_widths}")
+        if hidden is not None and tuple(hidden) != file_widths[1:-1]:
+            raise NTKInputError(f"--widths does not match the params file widths {file_widths}")
+        if args.outputs is not None and args.outputs != file_widths[-1]:
+            raise NTKInputError(f"--outputs {args.outputs} does not match the params file (n_L = {file_widths[-1]})")
+        if file_widths[0] != n_in:
+            raise NTKInputError(f"the params file expects n0={file_widths[0]} features but the inputs have {n_in}")
+        return Architecture.build(n_in, depth=depth, widths=list(file_widths[1:-1]), outputs=file_widths[-1],
+                                  nonlinearity=args.nonlinearity, slope=args.slope, beta=args.beta,
+                                  parametrization=args.parametrization)
+    depth = 4 if args.depth is None else args.depth
+    return Architecture.build(n_in, depth=depth, width=args.width if args.width is not None else args._default_width,
+                              widths=hidden, outputs=1 if args.outputs is None else args.outputs,
+                              nonlinearity=args.nonlinearity, slope=args.slope, beta=args.beta,
+                              parametrization=args.parametrization)
+
+
+def load_array(path, what: str = "inputs") -> np.ndarray:
+    """Read a .npy (or a whitespace/comma separated .txt/.csv) array with a clear error."""
+    p = Path(path)
+    if not p.exists():
+        raise NTKInputError(f"{what} file not found: {path}")
+    if p.is_dir():
+        raise NTKInputError(f"{what} path is a directory, not a file: {path}")
+    try:
+        if p.suffix.lower() in (".txt", ".csv", ".tsv", ".dat"):
+            delim = "," if p.suffix.lower() == ".csv" else None
+            return np.loadtxt(p, delimiter=delim, ndmin=2)
+        arr = np.load(p, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise NTKInputError(f"cannot read {what} file {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    if isinstance(arr, np.lib.npyio.NpzFile):
+        files = arr.files
+        if len(files) != 1:
+            raise NTKInputError(f"{what} file {path} is an npz with {len(files)} arrays; give a .npy file")
+        arr = arr[files[0]]
+    return arr
+
+
+def load_inputs(path, what: str = "inputs") -> np.ndarray:
+    return check_inputs(load_array(path, what), None, what)
+
+
+def check_out_path(path) -> str:
+    path = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(d):
+        raise NTKInputError(f"output directory does not exist: {d}")
+    return path

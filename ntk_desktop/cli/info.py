@@ -1,0 +1,28 @@
+"""``ntk info``: version, environment, backends and devices."""
+from __future__ import annotations
+
+import platform
+import sys
+
+import numpy as np
+
+from .. import __version__
+
+
+def add_parser(sub):
+    return sub.add_parser("info", help="show version, backends and devices",
+                          description="Print the version, the Python and NumPy in use, and every compute "
+                          "backend and OpenCL device with its status (and why one is unusable).")
+
+
+def run(args) -> int:
+    from ..backends import describe
+    from ..core.memory import available_ram, format_bytes, memory_budget
+
+    print(f"ntk-desktop {__version__}")
+    print(f"python {platform.python_version()} ({sys.executable})")
+    print(f"numpy {np.__version__}")
+    print(f"memory: {format_bytes(available_ram())} available, budget {format_bytes(memory_budget())}")
+    for line in describe():
+        print(line)
+    return 0

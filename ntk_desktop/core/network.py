@@ -1,0 +1,326 @@
+"""Fully connected networks in the paper's notation (Jacot et al. 2018, §2 and Remark 1).
+
+Layers 0..L, widths n_0..n_L, L weight matrices.  Parameters are stored in *raw* N(0,1) units,
+``W[l]`` of shape (n_{l+1}, n_l) and ``b[l]`` of shape (n_{l+1},), and the forward pass is
+
+    a^(1) = W^(0) x / sqrt(n_0) + β b^(0),   a^(l+1) = W^(l) σ(a^(l)) / sqrt(n_l) + β b^(l),
+
+f(x) = a^(L).  Both parametrizations compute this same function from the same raw numbers:
+
+* ``ntk`` (the paper's): the trainable parameters are the raw W and b themselves;
+* ``standard`` (Remark 1): the trainable parameters are W_std = W / sqrt(n_l) ~ N(0, 1/n_l) and
+  b_std = β b ~ N(0, β²), so  a = W_std α + b_std.
+
+They differ in their gradients, hence in their NTK and in how gradient descent moves them:
+∂f/∂W_std = sqrt(n_l)·∂f/∂W and ∂f/∂b_std = ∂f/∂b / β.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..errors import NTKInputError
+from .activations import Nonlinearity, get_nonlinearity
+
+PARAMETRIZATIONS = ("ntk", "standard")
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Widths n_0..n_L, nonlinearity σ, bias scale β and parametrization."""
+
+    widths: tuple
+    nonlinearity: Nonlinearity
+    beta: float = 0.1
+    parametrization: str = "ntk"
+
+    def __post_init__(self):
+        widths = tuple(int(w) for w in self.widths)
+        if len(widths) < 2:
+            raise NTKInputError(f"depth must be at least 1 (got {len(widths) - 1})")
+        for i, w in enumerate(widths):
+            if w < 1:
+                raise NTKInputError(f"width n_{i} must be at least 1 (got {w})")
+        beta = float(self.beta)
+        if not math.isfinite(beta) or beta < 0:
+            raise NTKInputError(f"beta must be a finite number >= 0 (got {self.beta})")
+        if self.parametrization not in PARAMETRIZATIONS:
+            raise NTKInputError(
+                f"unknown parametrization {self.parametrization!r}; choose ntk or standard")
+        object.__setattr__(self, "widths", widths)
+        object.__setattr__(self, "beta", beta)
+
+    @classmethod
+    def build(cls, n_in: int, depth: int = 4, width: Optional[int] = None,
+              widths: Optional[Sequence[int]] = None, outputs: int = 1,
+              nonlinearity="relu", slope: Optional[float] = None, beta: float = 0.1,
+              parametrization: str = "ntk") -> "Architecture":
+        """Architecture from CLI-style options: ``widths`` lists the hidden widths n_1..n_{L-1}."""
+        if depth is None or int(depth) < 1:
+            raise NTKInputError(f"depth must be at least 1 (got {depth})")
+        depth = int(depth)
+        if widths is not None:
+            hidden = [int(w) for w in widths]
+            if len(hidden) != depth - 1:
+                raise NTKInputError(
+                    f"--widths lists {len(hidden)} hidden widths but depth {depth} needs {depth - 1}")
+        else:
+            w = 1000 if width is None else int(width)
+            if w < 1:
+                raise NTKInputError(f"width must be at least 1 (got {w})")
+            hidden = [w] * (depth - 1)
+        if int(outputs) < 1:
+            raise NTKInputError(f"outputs must be at least 1 (got {outputs})")
+        if int(n_in) < 1:
+            raise NTKInputError(f"inputs must have at least one feature (got {n_in})")
+        nl = nonlinearity if isinstance(nonlinearity, Nonlinearity) else get_nonlinearity(nonlinearity, slope)
+        return cls((int(n_in), *hidden, int(outputs)), nl, beta, parametrization)
+
+    @property
+    def depth(self) -> int:
+        return len(self.widths) - 1
+
+    @property
+    def n_in(self) -> int:
+        return self.widths[0]
+
+    @property
+    def n_out(self) -> int:
+        return self.widths[-1]
+
+    @property
+    def n_params(self) -> int:
+        return sum(self.widths[l + 1] * (self.widths[l] + 1) for l in range(self.depth))
+
+    def gradient_scales(self, l: int) -> tuple:
+        """(c_W, c_b): squared factors of ∂f/∂W^(l) and ∂f/∂b^(l) in this parametrization's units,
+        relative to δ^(l+1)·α^(l)ᵀ and δ^(l+1); the NTK layer term is (c_W α·α' + c_b) δ·δ'."""
+        if self.parametrization == "ntk":
+            return 1.0 / self.widths[l], self.beta ** 2
+        return 1.0, 1.0
+
+    def describe(self) -> str:
+        return (f"L={self.depth} widths={'-'.join(map(str, self.widths))} σ={self.nonlinearity.label} "
+                f"β={self.beta:g} {self.parametrization}")
+
+
+@dataclass
+class Params:
+    """Raw N(0,1)-unit parameters: ``weights[l]`` (n_{l+1}, n_l), ``biases[l]`` (n_{l+1},)."""
+
+    weights: list
+    biases: list
+
+    @property
+    def dtype(self):
+        return self.weights[0].dtype
+
+    def astype(self, dtype) -> "Params":
+        return Params([w.astype(dtype, copy=False) for w in self.weights],
+                      [b.astype(dtype, copy=False) for b in self.biases])
+
+    def copy(self) -> "Params":
+        return Params([w.copy() for w in self.weights], [b.copy() for b in self.biases])
+
+    def flat(self) -> np.ndarray:
+        """All parameters in one vector, ordered W0, b0, W1, b1, ... (rows of W contiguous)."""
+        return np.concatenate([p.ravel() for wb in zip(self.weights, self.biases) for p in wb])
+
+
+def check_dtype(dtype) -> np.dtype:
+    if isinstance(dtype, str):
+        if dtype not in DTYPES:
+            raise NTKInputError(f"unknown dtype {dtype!r}; choose float32 or float64")
+        return np.dtype(DTYPES[dtype])
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise NTKInputError(f"unsupported dtype {dt}; choose float32 or float64")
+    return dt
+
+
+def init_params(arch: Architecture, seed: int = 0, dtype="float64") -> Params:
+    """All parameters iid N(0,1), drawn in float64 from ``seed`` (so float32 is the same draw, rounded)."""
+    dt = check_dtype(dtype)
+    rng = np.random.default_rng(seed)
+    weights, biases = [], []
+    for l in range(arch.depth):
+        weights.append(rng.standard_normal((arch.widths[l + 1], arch.widths[l])).astype(dt))
+        biases.append(rng.standard_normal(arch.widths[l + 1]).astype(dt))
+    return Params(weights, biases)
+
+
+def check_inputs(X, arch: Optional[Architecture] = None, name: str = "inputs") -> np.ndarray:
+    """Validate an input matrix (N, n0): 2-D, finite, matching the architecture."""
+    X = np.asarray(X)
+    if X.ndim == 1:
+        X = X[None, :]
+    if X.ndim != 2:
+        raise NTKInputError(f"{name} must be a 2-D array (N, n0); got shape {X.shape}")
+    if X.shape[0] < 1:
+        raise NTKInputError(f"{name} has no rows")
+    if not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X):
+        raise NTKInputError(f"{name} must be real numbers; got dtype {X.dtype}")
+    if not np.all(np.isfinite(X)):
+        bad = int(np.argmax(~np.isfinite(X).all(axis=1)))
+        raise NTKInputError(f"{name} contain non-finite values (first in row {bad})")
+    if arch is not None and X.shape[1] != arch.n_in:
+        raise NTKInputError(f"{name} have {X.shape[1]} features but the network expects n0={arch.n_in}")
+    return X
+
+
+@dataclass
+class Forward:
+    """Activations α^(0..L-1) (α^(0) = x), pre-activations a^(1..L-1) and the output f = a^(L)."""
+
+    alphas: list   # alphas[l]: (N, n_l), l = 0..L-1
+    pre: list      # pre[l]: a^(l+1) of shape (N, n_{l+1}), l = 0..L-2 (hidden layers)
+    output: np.ndarray  # (N, n_L)
+
+
+def forward(arch: Architecture, params: Params, X) -> Forward:
+    """Forward pass keeping what the backward pass and the NTK need."""
+    dt = params.dtype
+    X = np.asarray(X, dtype=dt)
+    sigma = arch.nonlinearity
+    alphas, pre = [X], []
+    h = X
+    beta = dt.type(arch.beta)
+    for l in range(arch.depth):
+        a = h @ (params.weights[l].T * dt.type(1.0 / math.sqrt(arch.widths[l])))
+        a += beta * params.biases[l]
+        if l == arch.depth - 1:
+            return Forward(alphas, pre, a)
+        pre.append(a)
+        h = sigma(a)
+        alphas.append(h)
+    raise AssertionError("unreachable")
+
+
+def apply(arch: Architecture, params: Params, X) -> np.ndarray:
+    """f(X) of shape (N, n_L)."""
+    return forward(arch, params, X).output
+
+
+def backward(arch: Architecture, params: Params, fwd: Forward) -> list:
+    """Back-propagated vectors δ^(l+1) = ∂f/∂a^(l+1), l = 0..L-1, each of shape (N, n_L, n_{l+1}).
+
+    δ^(L)[:, k] = e_k;  δ^(l) = σ'(a^(l)) ⊙ (δ^(l+1) W^(l)) / sqrt(n_l).
+    """
+    dt = params.dtype
+    N = fwd.output.shape[0]
+    nL = arch.n_out
+    deltas = [None] * arch.depth
+    d = np.broadcast_to(np.eye(nL, dtype=dt), (N, nL, nL))
+    deltas[-1] = d
+    for l in range(arch.depth - 1, 0, -1):
+        back = d @ (params.weights[l] * dt.type(1.0 / math.sqrt(arch.widths[l])))   # (N, nL, n_l)
+        d = back * arch.nonlinearity.deriv(fwd.pre[l - 1])[:, None, :]
+        deltas[l - 1] = d
+    return deltas
+
+
+def jacobian(arch: Architecture, params: Params, X) -> np.ndarray:
+    """∂f_k(x_i)/∂θ_p in the parametrization's units: shape (N, n_L, P), order of :meth:`Params.flat`.
+
+    Dense and memory hungry (N·n_L·P numbers): for small networks, linearization and tests.
+    """
+    fwd = forward(arch, params, X)
+    deltas = backward(arch, params, fwd)
+    N, nL = fwd.output.shape
+    blocks = []
+    for l in range(arch.depth):
+        cw, cb = arch.gradient_scales(l)
+        dW = deltas[l][:, :, :, None] * fwd.alphas[l][:, None, None, :]   # (N, nL, n_{l+1}, n_l)
+        blocks.append(dW.reshape(N, nL, -1) * math.sqrt(cw))
+        blocks.append(np.array(deltas[l]).reshape(N, nL, -1) * math.sqrt(cb))
+    return np.concatenate(blocks, axis=2)
+
+
+def raw_step_scales(arch: Architecture, l: int) -> tuple:
+    """Factors (s_W, s_b) so that one gradient-descent step in the parametrization's units reads,
+    in raw units, W -= η·s_W·∂C/∂W_raw and b -= η·s_b·∂C/∂b_raw (β = 0 freezes standard biases)."""
+    if arch.parametrization == "ntk":
+        return 1.0, 1.0
+    # W_std = W/√n: ΔW = √n·ΔW_std = -η·√n·∂C/∂W_std = -η·n·∂C/∂W.  b_std = βb: Δb = -η·∂C/∂b_std/β
+    # = -η·∂C/∂b/β² (and ∂C/∂b = β·∂C/∂b_std, so ∂C/∂b_std = ∂C/∂b/β, finite for β > 0).
+    n = arch.widths[l]
+    return float(n), (1.0 / arch.beta ** 2 if arch.beta > 0 else 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# parameter files
+def save_params(path, params: Params) -> None:
+    """Write ``W0..W{L-1}``, ``b0..b{L-1}`` (raw N(0,1) units) to an npz, atomically."""
+    arrays = {f"W{l}": w for l, w in enumerate(params.weights)}
+    arrays.update({f"b{l}": b for l, b in enumerate(params.biases)})
+    save_npz_atomic(path, arrays)
+
+
+def load_params(path, arch: Optional[Architecture] = None, dtype="float64") -> Params:
+    """Read a parameter npz; check every key and shape against ``arch`` when given."""
+    dt = check_dtype(dtype)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise NTKInputError(f"params file not found: {path}") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise NTKInputError(f"cannot read params file {path}: {exc}") from None
+    depth = sum(1 for k in data if k.startswith("W") and k[1:].isdigit())
+    if depth == 0:
+        raise NTKInputError(f"params file {path} has no W0 key")
+    if arch is not None and depth != arch.depth:
+        raise NTKInputError(f"params file {path} has {depth} weight matrices but depth is {arch.depth}")
+    weights, biases = [], []
+    for l in range(depth):
+        for key in (f"W{l}", f"b{l}"):
+            if key not in data:
+                raise NTKInputError(f"params file {path} is missing key {key}")
+        W, b = data[f"W{l}"], data[f"b{l}"]
+        if W.ndim != 2 or b.ndim != 1 or b.shape[0] != W.shape[0]:
+            raise NTKInputError(f"params file {path}: W{l} {W.shape} and b{l} {b.shape} do not fit together")
+        if l > 0 and W.shape[1] != weights[-1].shape[0]:
+            raise NTKInputError(
+                f"params file {path}: W{l} has {W.shape[1]} columns but W{l - 1} has {weights[-1].shape[0]} rows")
+        if arch is not None:
+            want = (arch.widths[l + 1], arch.widths[l])
+            if W.shape != want:
+                raise NTKInputError(f"params file {path}: W{l} has shape {W.shape}, expected {want}")
+        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
+            raise NTKInputError(f"params file {path}: W{l} or b{l} contains non-finite values")
+        weights.append(W.astype(dt))
+        biases.append(b.astype(dt))
+    return Params(weights, biases)
+
+
+def widths_of(params: Params) -> tuple:
+    return (params.weights[0].shape[1], *[w.shape[0] for w in params.weights])
+
+
+def save_npz_atomic(path, arrays: dict) -> None:
+    """np.savez to a temporary file in the target directory, then an atomic rename."""
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        path += ".npz"
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise NTKInputError(f"output directory does not exist: {directory}")
+    fd, tmp = tempfile.mkstemp(prefix=".ntk-", suffix=".npz.part", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
