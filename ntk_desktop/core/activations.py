@@ -66,11 +66,17 @@ class Nonlinearity:
 
 # ---------------------------------------------------------------------------------------------
 # closed forms
+#: correlations within this of ±1 are taken as exactly ±1: x = x' (or x = -x') computed along two
+#: rounding paths differs by a few ulps, which arccos would amplify to ~1e-8 errors in θ.
+RHO_SNAP = 8 * np.finfo(np.float64).eps
+
+
 def _correlation(s11, s22, s12):
     norm = np.sqrt(s11 * s22)
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = np.where(norm > 0, s12 / np.where(norm > 0, norm, 1.0), 0.0)
-    return norm, np.clip(rho, -1.0, 1.0)
+    rho = np.clip(rho, -1.0, 1.0)
+    return norm, np.where(np.abs(rho) > 1.0 - RHO_SNAP, np.sign(rho), rho)
 
 
 def _angle(rho):

@@ -30,6 +30,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import special
 
+from .activations import RHO_SNAP
+
 #: default nodes per angular sub-interval
 N_ANGLE = 24
 #: default radial nodes (per radial piece), chosen per chunk by the largest variance in it
@@ -95,6 +97,7 @@ def _chunk(nonlinearity, s11, s22, s12, xa, wa, radial):
     norm = sd1 * sd2
     rho = np.where(norm > 0, s12 / np.where(norm > 0, norm, 1.0), 0.0)
     rho = np.clip(rho, -1.0, 1.0)
+    rho = np.where(np.abs(rho) > 1.0 - RHO_SNAP, np.sign(rho), rho)
     psi = 2.0 * np.arctan2(np.sqrt(1.0 - rho), np.sqrt(1.0 + rho))  # arccos ρ, accurate at ±1
     # breakpoints in [0, π]: c1 = 0 at π/2, c2 = 0 at ψ + π/2 (mod π)
     k2 = np.mod(psi + 0.5 * math.pi, math.pi)
