@@ -303,10 +303,13 @@ def widths_of(params: Params) -> tuple:
     return (params.weights[0].shape[1], *[w.shape[0] for w in params.weights])
 
 
-def save_npz_atomic(path, arrays: dict) -> None:
-    """np.savez to a temporary file in the target directory, then an atomic rename."""
+def save_npz_atomic(path, arrays: dict, *, add_suffix: bool = True) -> str:
+    """np.savez to a temporary file in the target directory, then an atomic rename.
+
+    ``.npz`` is appended to ``path`` unless it is there or ``add_suffix`` is False; returns the
+    path written."""
     path = os.fspath(path)
-    if not path.endswith(".npz"):
+    if add_suffix and not path.endswith(".npz"):
         path += ".npz"
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
@@ -318,6 +321,7 @@ def save_npz_atomic(path, arrays: dict) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        return path
     except BaseException:
         try:
             os.unlink(tmp)
