@@ -11,7 +11,7 @@ from ..core.network import Architecture, check_inputs
 from ..errors import NTKInputError
 
 
-def positive_int(text: str) -> int:
+def int_arg(text: str) -> int:
     import argparse
 
     try:
@@ -23,12 +23,12 @@ def positive_int(text: str) -> int:
 
 def add_architecture_options(p, *, default_width: int = 1000) -> None:
     g = p.add_argument_group("architecture")
-    g.add_argument("--depth", type=positive_int, default=None,
+    g.add_argument("--depth", type=int_arg, default=None,
                    help="number of weight layers L (default 4)")
-    g.add_argument("--width", type=positive_int, default=None,
+    g.add_argument("--width", type=int_arg, default=None,
                    help=f"width of every hidden layer (default {default_width})")
     g.add_argument("--widths", default=None, help="hidden widths n1,n2,... (depth-1 numbers)")
-    g.add_argument("--outputs", type=positive_int, default=None, help="output dimension n_L (default 1)")
+    g.add_argument("--outputs", type=int_arg, default=None, help="output dimension n_L (default 1)")
     g.add_argument("--nonlinearity", default="relu", help=f"one of {', '.join(NAMES)} (default relu)")
     g.add_argument("--slope", type=float, default=None, help="negative slope of leaky_relu (default 0.01)")
     g.add_argument("--beta", type=float, default=0.1, help="bias scale β (default 0.1)")

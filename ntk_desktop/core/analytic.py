@@ -7,7 +7,7 @@
 In the NTK parametrization the limiting NTK is Θ∞ ⊗ Id_{n_L}.  The standard parametrization has no
 finite limit (its weight gradients grow with the fan-in); for it this module returns the
 large-width expectation at the given widths, Θ = Σ_l (n_{l-1}·S^(l) + 1)·Π_{k>l} Σ̇^(k), where
-S^(l) is Σ^(l) without its β² term — exact for the expected empirical NTK as widths → ∞ with
+S^(l) is Σ^(l) without its β² term (the + 1 of the biases is absent when β = 0: no biases) — exact for the expected empirical NTK as widths → ∞ with
 their ratios fixed, and useful to show how the two parametrizations differ.
 
 All computations are float64.  Kernels are evaluated in row blocks so that scratch memory stays
@@ -46,12 +46,13 @@ def _layer_diag(arch: Architecture, X: np.ndarray, method: str) -> list:
 
 def _block(arch: Architecture, X1, X2, d1, d2, method: str):
     beta2 = arch.beta ** 2
+    bias_grad = 1.0 if arch.beta > 0 else 0.0   # standard: ∂f/∂b_std = δ; β = 0 means no biases
     weight = X1 @ X2.T / arch.n_in
     sigma = weight + beta2
     if arch.parametrization == "ntk":
         theta = sigma.copy()
     else:
-        theta = weight * arch.n_in + 1.0
+        theta = weight * arch.n_in + bias_grad
     for l in range(1, arch.depth):
         e_ss, e_dd = arch.nonlinearity.expectations(d1[l - 1][:, None], d2[l - 1][None, :], sigma,
                                                     method=method)
@@ -59,7 +60,7 @@ def _block(arch: Architecture, X1, X2, d1, d2, method: str):
         if arch.parametrization == "ntk":
             theta = theta * e_dd + sigma
         else:
-            theta = theta * e_dd + arch.widths[l] * e_ss + 1.0
+            theta = theta * e_dd + arch.widths[l] * e_ss + bias_grad
     return sigma, theta
 
 

@@ -100,10 +100,13 @@ class Architecture:
 
     def gradient_scales(self, l: int) -> tuple:
         """(c_W, c_b): squared factors of ∂f/∂W^(l) and ∂f/∂b^(l) in this parametrization's units,
-        relative to δ^(l+1)·α^(l)ᵀ and δ^(l+1); the NTK layer term is (c_W α·α' + c_b) δ·δ'."""
+        relative to δ^(l+1)·α^(l)ᵀ and δ^(l+1); the NTK layer term is (c_W α·α' + c_b) δ·δ'.
+
+        β = 0 means no biases in both parametrizations (c_b = 0)."""
         if self.parametrization == "ntk":
             return 1.0 / self.widths[l], self.beta ** 2
-        return 1.0, 1.0
+        # standard: b_std = β·b ~ N(0, β²); β = 0 means a network without biases (nothing to train)
+        return 1.0, (1.0 if self.beta > 0 else 0.0)
 
     def describe(self) -> str:
         return (f"L={self.depth} widths={'-'.join(map(str, self.widths))} σ={self.nonlinearity.label} "
@@ -192,7 +195,8 @@ def forward(arch: Architecture, params: Params, X) -> Forward:
     h = X
     beta = dt.type(arch.beta)
     for l in range(arch.depth):
-        a = h @ (params.weights[l].T * dt.type(1.0 / math.sqrt(arch.widths[l])))
+        a = h @ params.weights[l].T          # scale the (N, n) product, never a copy of W
+        a *= dt.type(1.0 / math.sqrt(arch.widths[l]))
         a += beta * params.biases[l]
         if l == arch.depth - 1:
             return Forward(alphas, pre, a)
@@ -219,7 +223,8 @@ def backward(arch: Architecture, params: Params, fwd: Forward) -> list:
     d = np.broadcast_to(np.eye(nL, dtype=dt), (N, nL, nL))
     deltas[-1] = d
     for l in range(arch.depth - 1, 0, -1):
-        back = d @ (params.weights[l] * dt.type(1.0 / math.sqrt(arch.widths[l])))   # (N, nL, n_l)
+        back = d @ params.weights[l]                                    # (N, nL, n_l)
+        back *= dt.type(1.0 / math.sqrt(arch.widths[l]))
         d = back * arch.nonlinearity.deriv(fwd.pre[l - 1])[:, None, :]
         deltas[l - 1] = d
     return deltas
