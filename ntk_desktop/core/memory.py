@@ -72,17 +72,19 @@ def check_budget(needed: int, what: str, budget: Optional[int] = None) -> None:
     if needed > limit:
         raise MemoryBudgetError(
             f"{what} needs about {format_bytes(needed)}, more than the memory budget of "
-            f"{format_bytes(limit)} (raise it with --memory-budget or {ENV_VAR}, or use fewer inputs)")
+            f"{format_bytes(limit)} (use fewer inputs or smaller widths, or raise the budget: "
+            f"--memory-budget, the GUI's settings, or {ENV_VAR})")
 
 
 def estimate_empirical(widths, n1: int, n2: int, itemsize: int, same: bool = False) -> int:
-    """Peak bytes of :func:`empirical_ntk`: the result, one Gram temporary, and the activations and
-    back-propagated vectors of both input sets."""
+    """Peak bytes of :func:`empirical_ntk`: the result, one Gram temporary, the activations and
+    back-propagated vectors of both input sets, and the network's parameters."""
     nL = widths[-1]
     result = n1 * n2 * nL * nL * itemsize
     features = sum(widths[:-1]) * (1 + nL) + sum(widths[1:]) * nL
     rows = n1 if same else n1 + n2
-    return int(2 * result + rows * features * itemsize + 2 * n1 * n2 * itemsize)
+    params = sum(widths[l + 1] * (widths[l] + 1) for l in range(len(widths) - 1))
+    return int(2 * result + rows * features * itemsize + 2 * n1 * n2 * itemsize + params * itemsize)
 
 
 def estimate_analytic(n1: int, n2: int) -> int:

@@ -153,8 +153,8 @@ def init_params(arch: Architecture, seed: int = 0, dtype="float64") -> Params:
     rng = np.random.default_rng(seed)
     weights, biases = [], []
     for l in range(arch.depth):
-        weights.append(rng.standard_normal((arch.widths[l + 1], arch.widths[l])).astype(dt))
-        biases.append(rng.standard_normal(arch.widths[l + 1]).astype(dt))
+        weights.append(rng.standard_normal((arch.widths[l + 1], arch.widths[l])).astype(dt, copy=False))
+        biases.append(rng.standard_normal(arch.widths[l + 1]).astype(dt, copy=False))
     return Params(weights, biases)
 
 
@@ -223,7 +223,8 @@ def backward(arch: Architecture, params: Params, fwd: Forward) -> list:
     d = np.broadcast_to(np.eye(nL, dtype=dt), (N, nL, nL))
     deltas[-1] = d
     for l in range(arch.depth - 1, 0, -1):
-        back = d @ params.weights[l]                                    # (N, nL, n_l)
+        # one (N·nL, n_{l+1}) × (n_{l+1}, n_l) product, not N batched matrix-vector products
+        back = (d.reshape(N * nL, -1) @ params.weights[l]).reshape(N, nL, -1)
         back *= dt.type(1.0 / math.sqrt(arch.widths[l]))
         d = back * arch.nonlinearity.deriv(fwd.pre[l - 1])[:, None, :]
         deltas[l - 1] = d

@@ -1,0 +1,336 @@
+"""Numba kernels of the CPU backend: the elementwise work fused around BLAS products.
+
+Matrix products stay with NumPy's BLAS (near peak, releases the GIL); these kernels do what BLAS
+cannot: bias + nonlinearity after a forward product, σ' after a backward product, the Hadamard
+accumulation of the NTK layer terms, the analytic layer recursion on a Gram tile, and mirror
+copies of symmetric tiles.  All are ``parallel=True`` with ``prange`` over rows and
+``cache=True``; elementwise math runs in float64 and is stored in the array's dtype.
+
+Threading: call them from one thread at a time (the backend holds a lock) — Numba's parallel
+runtime is not guaranteed re-entrant from several Python threads.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+_OPTS = dict(cache=True, error_model="numpy", nogil=True)
+# the analytic recursion: contraction and reciprocal approximations allowed, no NaN/inf
+# assumptions (the clamps must stay)
+_FAST = {"contract", "arcp", "nsz"}
+
+ACT_IDS = {"identity": 0, "relu": 1, "leaky_relu": 2, "erf": 3, "tanh": 4, "sigmoid": 5,
+           "softplus": 6, "gelu": 7}
+FORM_IDS = {"identity": 0, "relu": 1, "leaky_relu": 1, "erf": 2}
+
+_INV_SQRT2 = 0.7071067811865476
+_INV_SQRT_2PI = 0.3989422804014327
+_TWO_OVER_SQRT_PI = 1.1283791670955126
+
+
+@njit(inline="always", **_OPTS)
+def _act(x, act, slope):
+    if act == 1:
+        return x if x > 0.0 else 0.0
+    if act == 2:
+        return x if x > 0.0 else x * slope
+    if act == 3:
+        return math.erf(x)
+    if act == 4:
+        return math.tanh(x)
+    if act == 5:
+        return 1.0 / (1.0 + math.exp(-x))
+    if act == 6:
+        return (x if x > 0.0 else 0.0) + math.log1p(math.exp(-abs(x)))
+    if act == 7:
+        return 0.5 * x * math.erfc(-x * _INV_SQRT2)
+    return x
+
+
+@njit(inline="always", **_OPTS)
+def _deriv(x, act, slope):
+    if act == 1:
+        return 1.0 if x > 0.0 else 0.0
+    if act == 2:
+        return 1.0 if x > 0.0 else slope
+    if act == 3:
+        return _TWO_OVER_SQRT_PI * math.exp(-x * x)
+    if act == 4:
+        t = math.tanh(x)
+        return 1.0 - t * t
+    if act == 5:
+        s = 1.0 / (1.0 + math.exp(-x))
+        return s * (1.0 - s)
+    if act == 6:
+        return 1.0 / (1.0 + math.exp(-x))
+    if act == 7:
+        return 0.5 * math.erfc(-x * _INV_SQRT2) + x * _INV_SQRT_2PI * math.exp(-0.5 * x * x)
+    return 1.0
+
+
+@njit(parallel=True, **_OPTS)
+def bias_act(a, bias, scale, beta, act, slope, alpha, write_act):
+    """In place a = scale·a + beta·bias (rows of a), and alpha = σ(a) when write_act."""
+    n_rows, n = a.shape
+    for i in prange(n_rows):
+        for j in range(n):
+            v = scale * np.float64(a[i, j]) + beta * np.float64(bias[j])
+            a[i, j] = v
+            if write_act:
+                alpha[i, j] = _act(np.float64(a[i, j]), act, slope)
+
+
+@njit(parallel=True, **_OPTS)
+def scale_deriv(back, pre, scale, act, slope, rows_per_sample):
+    """In place back[r] = scale·back[r] ⊙ σ'(pre[r // rows_per_sample])."""
+    n_rows, n = back.shape
+    for r in prange(n_rows):
+        i = np.int64(r) // rows_per_sample
+        for j in range(n):
+            back[r, j] = scale * np.float64(back[r, j]) * _deriv(np.float64(pre[i, j]), act, slope)
+
+
+@njit(parallel=True, **_OPTS)
+def acc_all1(theta, r0, c0, A, D, cw, cb):
+    """n_L = 1, all layers in one pass, into the window of theta at (r0, c0):
+
+        theta[r0 + i, c0 + j] = Σ_l (cw[l]·A[l, i, j] + cb[l]) · D[l, i, j],   D[L-1] = 1,
+
+    A (L, r, c) the α Gram tiles, D (L-1, r, c) the δ Gram tiles."""
+    L, r, c = A.shape
+    for i in prange(r):
+        row = theta[r0 + i, c0:c0 + c]
+        for j in range(c):
+            row[j] = cw[L - 1] * A[L - 1, i, j] + cb[L - 1]
+        for l in range(L - 1):
+            w, b = cw[l], cb[l]
+            for j in range(c):
+                row[j] += (w * A[l, i, j] + b) * D[l, i, j]
+
+
+@njit(parallel=True, **_OPTS)
+def acc_layer(theta, r0, c0, A, D, cw, cb, has_delta, first):
+    """n_L >= 1, one layer, into the window of theta (N1, N2, nL, nL) at (r0, c0):
+    theta[r0+i, c0+j, k, k'] (+)= (cw·A[i, j] + cb) · D[i·nL + k, j·nL + k']  (δ_kk' instead of D
+    when not has_delta)."""
+    r, c = A.shape
+    nL = theta.shape[2]
+    for i in prange(r):
+        for j in range(c):
+            a = cw * A[i, j] + cb
+            for k in range(nL):
+                for kp in range(nL):
+                    if has_delta:
+                        v = a * D[i * nL + k, j * nL + kp]
+                    elif k == kp:
+                        v = a
+                    else:
+                        v = a - a
+                    if first:
+                        theta[r0 + i, c0 + j, k, kp] = v
+                    else:
+                        theta[r0 + i, c0 + j, k, kp] += v
+
+
+@njit(parallel=True, **_OPTS)
+def mirror_window(a, r0, r1, c0, c1):
+    """a[c0:c1, r0:r1] = a[r0:r1, c0:c1].T for a 2-D array, in cache-friendly 64 × 64 blocks."""
+    bs = 64
+    nb = (c1 - c0 + bs - 1) // bs
+    for b in prange(nb):
+        j0 = c0 + b * bs
+        j1 = min(c1, j0 + bs)
+        for i0 in range(r0, r1, bs):
+            i1 = min(r1, i0 + bs)
+            for j in range(j0, j1):
+                for i in range(i0, i1):
+                    a[j, i] = a[i, j]
+
+
+@njit(parallel=True, **_OPTS)
+def mirror_upper(a, r0, n):
+    """In the square block a[r0:r0+n, r0:r0+n], copy the strict upper triangle onto the lower one."""
+    bs = 64
+    nb = (n + bs - 1) // bs
+    for bi in prange(nb):
+        i0 = bi * bs
+        i1 = min(n, i0 + bs)
+        for j0 in range(0, i1, bs):
+            j1 = min(n, j0 + bs)
+            for i in range(i0, i1):
+                for j in range(j0, min(j1, i)):
+                    a[r0 + i, r0 + j] = a[r0 + j, r0 + i]
+
+
+# ---------------------------------------------------------------------------------------------
+# analytic recursion.  arccos / arcsine are written out (fdlibm's rational approximation, a few
+# ulp) with selects instead of branches and calls, so that LLVM vectorizes the loops.  Every
+# constant comes in the tuple ``C`` in the working dtype, so a float32 tile is computed in float32
+# (8 lanes of AVX2) and a float64 one in float64: a Python literal would promote float32 to float64.
+_CONSTANTS = (
+    0.0, 0.5, 1.0, 2.0, 4.0, math.pi, 0.5 * math.pi, 1.0 / (2.0 * math.pi), 2.0 / math.pi, 4.0 / math.pi,
+    1.66666666666666657415e-01, -3.25565818622400915405e-01, 2.01212532134862925881e-01,
+    -4.00555345006794114027e-02, 7.91534994289814532176e-04, 3.47933107596021167570e-05,
+    -2.40339491173441421878e+00, 2.02094576023350569471e+00, -6.88283971605453293030e-01,
+    7.70381505559019352791e-02,
+)
+
+
+def constants(dtype) -> tuple:
+    """The constants tuple of :func:`analytic_tile` in ``dtype``; (last) the smallest normal."""
+    t = np.dtype(dtype).type
+    return tuple(t(v) for v in _CONSTANTS) + (t(np.finfo(dtype).tiny),)
+
+
+@njit(inline="always", **_OPTS)
+def _ratio(z, C):
+    p = z * (C[10] + z * (C[11] + z * (C[12] + z * (C[13] + z * (C[14] + z * C[15])))))
+    q = C[2] + z * (C[16] + z * (C[17] + z * (C[18] + z * C[19])))
+    return p / q
+
+
+@njit(inline="always", **_OPTS)
+def _acos(x, C):
+    """arccos x for x in [-1, 1], full relative accuracy near ±1."""
+    ax = abs(x)
+    small = ax < C[1]
+    zl = (C[2] - ax) * C[1]
+    z = x * x if small else zl
+    s = math.sqrt(zl)
+    base = x if small else s
+    v = base + base * _ratio(z, C)
+    big = C[3] * v if x > C[0] else C[5] - C[3] * v
+    return C[6] - v if small else big
+
+
+@njit(inline="always", **_OPTS)
+def _asin(x, C):
+    ax = abs(x)
+    small = ax < C[1]
+    zl = (C[2] - ax) * C[1]
+    z = x * x if small else zl
+    s = math.sqrt(zl)
+    base = x if small else s
+    v = base + base * _ratio(z, C)
+    big = C[6] - C[3] * v
+    big = big if x > C[0] else -big
+    return v if small else big
+
+
+@njit(inline="always", **_OPTS)
+def _diag_slope(form, a, slope, C):
+    """E[σ'(u)σ'(v)] for u = v (ρ = 1) with Var u = a."""
+    if form == 1:
+        return slope + (C[2] - slope) * (C[2] - slope) * C[1]
+    if form == 2:
+        return C[9] / math.sqrt(C[2] + C[4] * a)
+    return C[2]
+
+
+def analytic_aux(d: np.ndarray, form: int, dtype) -> np.ndarray:
+    """Per-input data of :func:`analytic_tile` from the diagonals d = Σ^(l)(x, x) (L, N), float64:
+    (3, L, N) in ``dtype`` holding d, then 1/√d and √d (arc-cosine; 0 where d = 0) or
+    1/√(1 + 2d) and 0 (erf)."""
+    d = np.asarray(d, dtype=np.float64)
+    aux = np.zeros((3,) + d.shape)
+    aux[0] = d
+    if form == 2:
+        aux[1] = 1.0 / np.sqrt(1.0 + 2.0 * d)
+    elif form == 1:
+        pos = d > 0
+        root = np.sqrt(np.where(pos, d, 1.0))
+        aux[1] = np.where(pos, 1.0 / root, 0.0)
+        aux[2] = np.where(pos, root, 0.0)
+    return aux.astype(dtype)
+
+
+@njit(parallel=True, fastmath=_FAST, **_OPTS)
+def analytic_tile(G, aux1, aux2, r0, c0, inv_n0, beta2, slope, form, standard, bgrad, widths, sym, nngp, ntk, C):
+    """Σ^(L), Θ∞^(L) of the tile at (r0, c0) from its raw Gram G = X1·X2ᵀ (r, c), written into the
+    window [r0:r0+r, c0:c0+c] of the full results nngp, ntk (N1, N2).
+
+    aux1 (3, L, N1), aux2 (3, L, N2): :func:`analytic_aux` of the rows and of the columns.
+    form: 0 identity, 1 arc-cosine (relu = slope 0, leaky_relu), 2 erf.  standard: 1 for the
+    standard parametrization (widths[l] = n_l), else 0.  Scalars, aux, widths and outputs share
+    the working dtype, as do the constants ``C`` (:func:`constants`).
+    sym: a diagonal tile of a symmetric kernel: only j >= i is written (the caller mirrors) and the
+    diagonal entries come from the diagonals alone (ρ = 1 exactly, no rounding of x·x).
+    """
+    r, c = G.shape
+    L = aux1.shape[1]
+    zero, one, two = C[0], C[2], C[3]
+    pi, inv_2pi, two_pi_inv, tiny = C[5], C[7], C[8], C[20]
+    lin = one - standard
+    cc = (one - slope) * (one - slope)
+    for k in prange(r):
+        # symmetric tiles: rows interleaved from both ends so the threads get equal work
+        i = np.int64(k)
+        if sym:
+            i = np.int64(k // 2) if k % 2 == 0 else np.int64(r - 1 - k // 2)
+        j0 = i if sym else np.int64(0)
+        s = nngp[r0 + i, c0 + j0:c0 + c]
+        t = ntk[r0 + i, c0 + j0:c0 + c]
+        n = c - j0
+        ii = r0 + i
+        for jj in range(n):
+            g = G[i, j0 + jj]
+            s12 = g * inv_n0 + beta2
+            s[jj] = s12
+            t[jj] = standard * (g + bgrad) + lin * s12
+        for l in range(1, L):
+            ra = aux1[1, l - 1, ii]
+            wl = widths[l]
+            if form == 1:
+                na = aux1[2, l - 1, ii]
+                rb_row = aux2[1, l - 1, c0 + j0:c0 + c]
+                nb_row = aux2[2, l - 1, c0 + j0:c0 + c]
+                for jj in range(n):
+                    s12 = s[jj]
+                    norm = na * nb_row[jj]
+                    rho = s12 * ra * rb_row[jj]
+                    rho = rho if rho < one else one
+                    rho = rho if rho > -one else -one
+                    th = _acos(rho, C)
+                    sn2 = one - rho * rho
+                    sn = math.sqrt(sn2 if sn2 > zero else zero)
+                    k1 = norm * inv_2pi * (sn + (pi - th) * rho)
+                    k0 = (pi - th) * inv_2pi
+                    e_ss = slope * s12 + cc * k1
+                    e_dd = slope + cc * k0
+                    snew = e_ss + beta2
+                    t[jj] = t[jj] * e_dd + standard * (wl * e_ss + bgrad) + lin * snew
+                    s[jj] = snew
+            elif form == 2:
+                rb_row = aux2[1, l - 1, c0 + j0:c0 + c]
+                for jj in range(n):
+                    rb = rb_row[jj]
+                    s12 = s[jj]
+                    arg = two * s12 * ra * rb
+                    arg = arg if arg < one else one
+                    arg = arg if arg > -one else -one
+                    e_ss = two_pi_inv * _asin(arg, C)
+                    # det(I + 2S) = (1 + 2a)(1 + 2b)(1 - arg²)
+                    det = (one - arg) * (one + arg) / (ra * ra * rb * rb)
+                    det = det if det > tiny else tiny
+                    e_dd = C[9] / math.sqrt(det)
+                    snew = e_ss + beta2
+                    t[jj] = t[jj] * e_dd + standard * (wl * e_ss + bgrad) + lin * snew
+                    s[jj] = snew
+            else:
+                for jj in range(n):
+                    e_ss = s[jj]
+                    snew = e_ss + beta2
+                    t[jj] = t[jj] + standard * (wl * e_ss + bgrad) + lin * snew
+                    s[jj] = snew
+        if sym and n > 0:
+            # x_i with itself: Σ^(l)(x_i, x_i) = d1[l-1, i] exactly, ρ = 1
+            a = aux1[0, 0, ii]
+            th = standard * ((a - beta2) / inv_n0 + bgrad) + lin * a
+            for l in range(1, L):
+                a = aux1[0, l - 1, ii]
+                snew = aux1[0, l, ii]
+                th = th * _diag_slope(form, a, slope, C) + standard * (widths[l] * (snew - beta2) + bgrad) + lin * snew
+            s[0] = aux1[0, L - 1, ii]
+            t[0] = th

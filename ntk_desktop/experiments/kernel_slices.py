@@ -1,0 +1,292 @@
+"""Kernel slices Θ(x0, x) along the unit circle: the paper's Figure 1 as a generator job.
+
+Jacot, Gabriel & Hongler (2018), Figure 1: for a depth-4 ReLU network with β = 0.1, the empirical
+NTK Θ(x0, x) with x0 = (1, 0) and x = (cos γ, sin γ), γ ∈ [-π, π], for several initializations at
+two widths, next to the infinite-width limit Θ∞.  As the width grows the initializations
+concentrate around Θ∞.
+
+:func:`kernel_slice_job` is a Qt-free generator (see :mod:`ntk_desktop.experiments`):
+
+1. the request is validated when it is built (:class:`KernelSliceRequest` raises
+   :class:`~ntk_desktop.errors.NTKInputError`), the memory budget is checked before anything is
+   allocated (:class:`~ntk_desktop.errors.MemoryBudgetError`);
+2. the analytic curve (Θ∞, and Σ when asked for) is yielded first — milliseconds;
+3. then one snapshot after every initialization, with, per width, the curves of the
+   initializations done so far, their mean and standard deviation (ddof = 1, as
+   :func:`~ntk_desktop.core.empirical.mc_empirical_ntk`).  Large networks are evaluated in chunks
+   of angles with a progress snapshot between chunks, so that cancellation (not resuming the
+   generator) never waits for a whole initialization.
+
+Initialization ``i`` of every width uses ``seed + i`` (as ``ntk kernel --n-init``), so the mean
+over the initializations of one width equals ``mc_empirical_ntk(arch, x0, X, n_init, seed)``.
+Cheap widths are scheduled first (see :func:`_schedule`), so small networks finish within
+seconds while the wide ones fill in.
+
+In the standard parametrization the NTK has no finite limit; the analytic curve is then the
+large-width expectation *at each width* (see :mod:`ntk_desktop.core.analytic`), one per width.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Iterator, Optional, Tuple
+
+import numpy as np
+
+from ..core.activations import NAMES
+from ..core.analytic import analytic_kernels
+from ..core.memory import check_budget, estimate_analytic, estimate_empirical
+from ..core.network import PARAMETRIZATIONS, Architecture, init_params
+from ..errors import NTKInputError
+
+#: limits of a request (the GUI's widgets use the same numbers)
+MAX_DEPTH = 20
+MAX_WIDTHS = 6          # curves of distinct widths in one plot
+MAX_WIDTH = 100_000     # per hidden layer; the memory budget usually refuses earlier
+MAX_INITS = 100
+MIN_ANGLES, MAX_ANGLES = 8, 4096
+MAX_SEED = 2 ** 31 - 1
+
+#: the fixed input x0 = (1, 0): γ = 0 on the angle axis
+X0 = np.array([[1.0, 0.0]])
+
+#: row·parameter products per chunk of the empirical kernel (≈ 1 s with the NumPy reference at
+#: width 10000 on a laptop core pair); smaller networks are evaluated in one piece
+_CHUNK_WORK = 4e9
+_MIN_CHUNK_ROWS = 16
+
+
+@dataclass(frozen=True)
+class KernelSliceRequest:
+    """Parameters of a kernel-slice computation; invalid values raise :class:`NTKInputError`.
+
+    ``widths`` lists one hidden width per family of curves: each network has ``depth - 1``
+    hidden layers all of that width, two inputs and one output.
+    """
+
+    depth: int = 4
+    widths: Tuple[int, ...] = (100, 1000)
+    n_init: int = 10
+    nonlinearity: str = "relu"
+    slope: Optional[float] = None       # leaky_relu only (None: its default 0.01)
+    beta: float = 0.1
+    parametrization: str = "ntk"
+    seed: int = 0
+    backend: str = "auto"
+    show_nngp: bool = False
+    n_angles: int = 256
+    memory_budget: Optional[int] = None  # bytes; None: $NTK_MEMORY_BUDGET or half the free RAM
+
+    def __post_init__(self):
+        def integer(name, value, lo, hi):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                if not (isinstance(value, (float, np.floating)) and float(value).is_integer()):
+                    raise NTKInputError(f"{name} must be an integer (got {value!r})")
+            value = int(value)
+            if not lo <= value <= hi:
+                raise NTKInputError(f"{name} must be between {lo} and {hi} (got {value})")
+            return value
+
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        set_("depth", integer("depth", self.depth, 1, MAX_DEPTH))
+        widths = self.widths
+        if isinstance(widths, (int, np.integer)):
+            widths = (widths,)
+        try:
+            widths = tuple(widths)
+        except TypeError:
+            raise NTKInputError(f"widths must be a list of integers (got {self.widths!r})") from None
+        if not 1 <= len(widths) <= MAX_WIDTHS:
+            raise NTKInputError(f"give between 1 and {MAX_WIDTHS} widths (got {len(widths)})")
+        widths = tuple(integer("width", w, 1, MAX_WIDTH) for w in widths)
+        if len(set(widths)) != len(widths):
+            raise NTKInputError(f"widths must be distinct (got {', '.join(map(str, widths))})")
+        set_("widths", widths)
+        set_("n_init", integer("number of initializations", self.n_init, 1, MAX_INITS))
+        set_("seed", integer("seed", self.seed, 0, MAX_SEED))
+        set_("n_angles", integer("number of angles", self.n_angles, MIN_ANGLES, MAX_ANGLES))
+        if self.nonlinearity not in NAMES:
+            raise NTKInputError(f"unknown nonlinearity {self.nonlinearity!r}; choose one of {', '.join(NAMES)}")
+        if self.parametrization not in PARAMETRIZATIONS:
+            raise NTKInputError(f"unknown parametrization {self.parametrization!r}; choose ntk or standard")
+        if not isinstance(self.backend, str) or not self.backend.strip():
+            raise NTKInputError(f"backend must be a name such as auto or numpy (got {self.backend!r})")
+        set_("show_nngp", bool(self.show_nngp))
+        if self.memory_budget is not None:
+            set_("memory_budget", integer("memory budget", self.memory_budget, 1, 2 ** 62))
+        try:
+            beta = float(self.beta)
+            slope = None if self.slope is None else float(self.slope)
+        except (TypeError, ValueError):
+            raise NTKInputError(f"beta and slope must be numbers (got {self.beta!r}, {self.slope!r})") from None
+        set_("beta", beta)
+        set_("slope", slope)
+        # the library checks the rest (β ≥ 0 and finite, the slope): build one architecture now
+        self.architecture(widths[0])
+
+    def architecture(self, width: int) -> Architecture:
+        """The network for one curve family: 2 inputs, ``depth - 1`` hidden layers of ``width``, 1 output."""
+        return Architecture.build(2, depth=self.depth, widths=[int(width)] * (self.depth - 1), outputs=1,
+                                  nonlinearity=self.nonlinearity, slope=self.slope, beta=self.beta,
+                                  parametrization=self.parametrization)
+
+    def describe(self) -> str:
+        """One line for plot titles: what the curves show."""
+        nl = self.nonlinearity if self.slope is None else f"{self.nonlinearity}({self.slope:g})"
+        param = "NTK" if self.parametrization == "ntk" else "standard"
+        return f"depth {self.depth} · {nl} · β = {self.beta:g} · {param} parametrization"
+
+
+@dataclass(frozen=True)
+class KernelSliceSnapshot:
+    """What the job knows at one moment; all arrays are read-only copies.
+
+    ``curves[k]`` (n_done_k, A): Θ(x0, x) of the initializations of ``request.widths[k]`` done so
+    far; ``mean[k]`` / ``std[k]`` (A,) their mean and standard deviation (ddof = 1, zeros for one
+    initialization), ``None`` before the first.  ``ntk_limit`` is (1, A) — Θ∞ — in the NTK
+    parametrization and (len(widths), A) — one large-width expectation per width — in the
+    standard one (see :attr:`limit_per_width`).  ``nngp`` is Σ^(L) when ``show_nngp``.
+    """
+
+    request: KernelSliceRequest
+    angles: np.ndarray
+    ntk_limit: np.ndarray
+    nngp: Optional[np.ndarray]
+    curves: Tuple[np.ndarray, ...]
+    mean: Tuple[Optional[np.ndarray], ...]
+    std: Tuple[Optional[np.ndarray], ...]
+    progress: float = 0.0
+    status: str = ""
+    backend: str = ""
+
+    @property
+    def limit_per_width(self) -> bool:
+        return self.request.parametrization == "standard"
+
+    @property
+    def n_done(self) -> Tuple[int, ...]:
+        return tuple(int(c.shape[0]) for c in self.curves)
+
+    @property
+    def complete(self) -> bool:
+        return all(n == self.request.n_init for n in self.n_done)
+
+
+def circle_inputs(n_angles: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Angles γ (n,) evenly spaced in [-π, π] and the points x = (cos γ, sin γ) (n, 2)."""
+    angles = np.linspace(-math.pi, math.pi, int(n_angles))
+    return angles, np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.array(a, dtype=np.float64, copy=True)
+    a.setflags(write=False)
+    return a
+
+
+def chunk_rows(arch: Architecture, n_angles: int) -> int:
+    """Angles per call of the backend: whole slices for small networks, ≈ _CHUNK_WORK otherwise."""
+    return int(min(n_angles, max(_MIN_CHUNK_ROWS, _CHUNK_WORK // max(arch.n_params, 1))))
+
+
+def memory_needed(arch: Architecture, n_angles: int) -> int:
+    """Peak bytes of one initialization: the float64 parameters (plus the largest layer drawn
+    before its copy) and the empirical kernel of one chunk of angles."""
+    largest = max(arch.widths[l + 1] * (arch.widths[l] + 1) for l in range(arch.depth))
+    params = (arch.n_params + largest) * 8
+    return params + estimate_empirical(arch.widths, 1, chunk_rows(arch, n_angles), 8)
+
+
+def _schedule(costs, n_init: int):
+    """Order of the (width index, init index) computations: always the step that completes
+    earliest, i.e. the unfinished width minimising (done + 1)·cost — cheap widths finish first,
+    and widths of similar cost alternate."""
+    done = [0] * len(costs)
+    order = []
+    for _ in range(len(costs) * n_init):
+        k = min((k for k in range(len(costs)) if done[k] < n_init), key=lambda k: ((done[k] + 1) * costs[k], k))
+        order.append((k, done[k]))
+        done[k] += 1
+    return order
+
+
+def kernel_slice_job(request: KernelSliceRequest) -> Iterator[KernelSliceSnapshot]:
+    """Yield :class:`KernelSliceSnapshot` s: the analytic curve(s) first, then after every
+    initialization (and between chunks of large ones).  Every yield is a cancellation point."""
+    req = request
+    if not isinstance(req, KernelSliceRequest):
+        raise NTKInputError(f"kernel_slice_job needs a KernelSliceRequest, not {type(req).__name__}")
+    archs = [req.architecture(w) for w in req.widths]
+    A = req.n_angles
+    # --- memory: refuse before allocating anything (initializations run one at a time)
+    for w, arch in zip(req.widths, archs):
+        check_budget(memory_needed(arch, A) + estimate_analytic(1, A),
+                     f"a width-{w} network of depth {req.depth} ({arch.n_params:,} parameters)",
+                     req.memory_budget)
+
+    angles, X = circle_inputs(A)
+    angles_ro = _frozen(angles)
+
+    # --- the infinite-width curve(s): closed forms or quadrature over A points, milliseconds
+    if req.parametrization == "ntk":
+        k = analytic_kernels(archs[0], X0, X)
+        ntk_limit, nngp = k.ntk[:1], k.nngp[0]
+    else:
+        kernels = [analytic_kernels(a, X0, X) for a in archs]
+        ntk_limit, nngp = np.concatenate([k.ntk for k in kernels]), kernels[0].nngp[0]
+    ntk_limit = _frozen(ntk_limit)
+    nngp = _frozen(nngp) if req.show_nngp else None
+
+    n_w = len(req.widths)
+    curves = [[] for _ in range(n_w)]
+    empty = _frozen(np.empty((0, A)))
+    snap = KernelSliceSnapshot(req, angles_ro, ntk_limit, nngp, curves=(empty,) * n_w,
+                               mean=(None,) * n_w, std=(None,) * n_w, progress=0.0,
+                               status="infinite-width kernel ready; starting the finite networks")
+    yield snap
+
+    from ..backends import select   # may import numba/OpenCL: after the first picture
+
+    backend = select(req.backend)
+    backend_name = str(getattr(backend, "name", req.backend))
+    snap = dataclasses.replace(snap, backend=backend_name)
+
+    # cost of one initialization ~ parameters × (angles + 1 forward/backward rows + drawing them)
+    costs = [float(a.n_params) * (A + 2) for a in archs]
+    total = sum(costs) * req.n_init
+    done_cost = 0.0
+    for step, (k, i) in enumerate(_schedule(costs, req.n_init)):
+        arch, width = archs[k], req.widths[k]
+        label = f"n = {width}: initialization {i + 1} of {req.n_init}"
+        params = init_params(arch, req.seed + i, "float64")
+        part = float(arch.n_params) * 2          # drawing counts as two rows
+        yield dataclasses.replace(snap, progress=(done_cost + part) / total, status=label)
+        curve = np.empty(A)
+        rows = chunk_rows(arch, A)
+        for r0 in range(0, A, rows):
+            r1 = min(A, r0 + rows)
+            theta = backend.empirical_ntk(arch, params, X0, X[r0:r1])
+            curve[r0:r1] = np.asarray(theta, dtype=np.float64).reshape(1, r1 - r0, -1)[0, :, 0]
+            part += float(arch.n_params) * (r1 - r0)
+            if r1 < A:
+                yield dataclasses.replace(snap, progress=(done_cost + part) / total,
+                                          status=f"{label} ({100 * r1 // A}% of the angles)")
+        del params, theta
+        if not np.all(np.isfinite(curve)):
+            raise NTKInputError(f"the empirical NTK of width {width} overflowed (non-finite values); "
+                                "use a smaller depth or β")
+        curves[k].append(curve)
+        done_cost += costs[k]
+        stack = np.stack(curves[k])
+        std = stack.std(axis=0, ddof=1) if len(stack) > 1 else np.zeros(A)
+        snap = dataclasses.replace(
+            snap,
+            curves=snap.curves[:k] + (_frozen(stack),) + snap.curves[k + 1:],
+            mean=snap.mean[:k] + (_frozen(stack.mean(axis=0)),) + snap.mean[k + 1:],
+            std=snap.std[:k] + (_frozen(std),) + snap.std[k + 1:],
+            progress=done_cost / total,
+            status=label if step + 1 < n_w * req.n_init else
+            f"done: {req.n_init} initialization{'s' if req.n_init > 1 else ''} of {n_w} width{'s' if n_w > 1 else ''}")
+        yield snap
+

@@ -1,0 +1,484 @@
+"""The main window: parameters, panels as docks, menus, status bar, and the job plumbing.
+
+Data flow (see ``/work/shared/ARCHITECTURE.md``): a parameter change → a 300 ms debounce → the
+active panel's frozen request → :meth:`JobRunner.submit` (cancels the running job, latest request
+wins) → the job yields snapshots in a worker thread → the runner hands the latest to the GUI
+thread → a single-shot 33 ms frame timer pushes the newest snapshot of each panel into its plot
+items.  The GUI thread only validates parameters and draws.
+
+Closing while a job runs hides the window at once, asks the job to stop and finishes closing when
+its thread has ended (the job stops at its next yield), so no thread outlives the window.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Dict, List, Optional
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QCheckBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow,
+                               QMessageBox, QProgressBar, QPushButton, QSizePolicy, QStyle,
+                               QVBoxLayout, QWidget)
+
+from .. import __version__
+from ..errors import NTKInputError
+from . import theme
+from .kernel_panel import KernelPanel
+from .panel import Panel
+from .params_panel import NetworkParams, ParamsPanel
+from .presets import Preset
+from .runner import JobRunner, Ticket
+from .settings import STATE_VERSION, open_settings, read_bool, read_int
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE_MS = 300
+FRAME_MS = 33          # ≈ 30 Hz
+
+PAPER = ("Arthur Jacot, Franck Gabriel, Clément Hongler. <i>Neural Tangent Kernel: Convergence and "
+         "Generalization in Neural Networks</i>. NeurIPS 2018 (arXiv:1806.07572).")
+
+
+def _single_shot_timer(parent, interval_ms: int, slot) -> QTimer:
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.setInterval(interval_ms)
+    timer.timeout.connect(slot)
+    return timer
+
+
+class MainWindow(QMainWindow):
+    """The NTK Desktop window.
+
+    ``preset``: start from this preset instead of the saved parameters; ``persist``: save the
+    parameters and layout on close (off for screenshots); ``settings``: a QSettings to use instead
+    of :func:`~ntk_desktop.gui.settings.open_settings` (tests).
+    """
+
+    #: emitted once, when the window has really closed (its job, if any, has stopped)
+    closed = Signal()
+
+    def __init__(self, *, preset: Optional[Preset] = None, persist: bool = True,
+                 settings: Optional[QSettings] = None):
+        super().__init__()
+        theme.configure_pyqtgraph()
+        self.setObjectName("ntk_main_window")
+        self.setWindowTitle("NTK Desktop — Neural Tangent Kernel lab")
+        self.setDockNestingEnabled(True)
+        self.persist = persist
+        self._settings = settings
+        self._closing = False
+        self._close_deferred = False
+        self._state_restored = False
+        self._shown_once = False
+        self._closed_emitted = False
+
+        self.runner = JobRunner()          # no Qt parent: its lifetime follows this window's reference
+        self.runner.started.connect(self._on_started)
+        self.runner.snapshot.connect(self._on_snapshot)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.cancelled.connect(self._on_cancelled)
+        self.runner.failed.connect(self._on_failed)
+        self.runner.busyChanged.connect(self._on_busy_changed)
+
+        self.panels: List[Panel] = []
+        self.docks: Dict[str, QDockWidget] = {}
+        self.active_panel: Optional[Panel] = None
+        self._pending_frames: Dict[Panel, object] = {}
+        self._last_status = ""
+
+        # (no bool keyword arguments in Qt constructors: PySide6 6.12 over-releases True/False)
+        self._debounce = _single_shot_timer(self, DEBOUNCE_MS, self._auto_run)
+        self._frame_timer = _single_shot_timer(self, FRAME_MS, self._push_frames)
+
+        self._make_actions()
+        self._make_menus()
+        self._make_toolbar()
+        self._make_params_dock()
+        self._make_status_bar()
+        self.add_panel(KernelPanel())
+        self.resize(1400, 880)
+
+        self._restore_settings()
+        if preset is not None:
+            self.apply_preset(preset)
+        self.params.changed.connect(self._on_params_changed)
+        self._on_busy_changed(False)
+
+    # ------------------------------------------------------------------ building
+    def _make_actions(self):
+        style = self.style()
+        self.act_run = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "&Run", self)
+        self.act_run.setShortcut(QKeySequence(Qt.Key.Key_F5))
+        self.act_run.setToolTip("Compute with the current parameters (F5)")
+        self.act_run.triggered.connect(self.run)
+        self.act_stop = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop), "&Stop", self)
+        self.act_stop.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.act_stop.setToolTip("Stop the computation (Esc)")
+        self.act_stop.triggered.connect(self.stop)
+        self.act_reset = QAction(style.standardIcon(QStyle.StandardPixmap.SP_BrowserReload), "R&eset", self)
+        self.act_reset.setShortcut(QKeySequence("Ctrl+R"))
+        self.act_reset.setToolTip("Back to the default parameters, clear the plots (Ctrl+R)")
+        self.act_reset.triggered.connect(self.reset)
+        self.act_auto = QAction("&Auto-run on changes", self)
+        self.act_auto.setCheckable(True)
+        self.act_auto.setChecked(True)
+        self.act_auto.setToolTip("Recompute automatically when a parameter changes")
+        self.act_auto.toggled.connect(self._on_auto_toggled)
+        self.act_screenshot = QAction("Save &screenshot…", self)
+        self.act_screenshot.setShortcut(QKeySequence("Ctrl+Shift+S"))
+        self.act_screenshot.triggered.connect(self.save_screenshot_dialog)
+        self.act_quit = QAction("&Quit", self)
+        self.act_quit.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
+        self.act_quit.setMenuRole(QAction.MenuRole.QuitRole)
+        self.act_quit.triggered.connect(self.close)
+        self.act_about = QAction("&About NTK Desktop", self)
+        self.act_about.setMenuRole(QAction.MenuRole.AboutRole)
+        self.act_about.triggered.connect(self.show_about)
+        self.act_reset_layout = QAction("Reset &layout", self)
+        self.act_reset_layout.triggered.connect(self.reset_layout)
+
+    def _make_menus(self):
+        bar = self.menuBar()
+        m = bar.addMenu("&File")
+        m.addAction(self.act_screenshot)
+        m.addSeparator()
+        m.addAction(self.act_quit)
+        m = bar.addMenu("&Run")
+        for a in (self.act_run, self.act_stop, self.act_reset):
+            m.addAction(a)
+        m.addSeparator()
+        m.addAction(self.act_auto)
+        self.view_menu = bar.addMenu("&View")
+        self.view_menu.addAction(self.act_reset_layout)
+        self.view_menu.addSeparator()
+        m = bar.addMenu("&Help")
+        m.addAction(self.act_about)
+
+    def _make_toolbar(self):
+        tb = self.addToolBar("Run")
+        tb.setObjectName("toolbar_run")
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tb.setMovable(False)
+        for a in (self.act_run, self.act_stop, self.act_reset):
+            tb.addAction(a)
+        tb.addSeparator()
+        tb.addAction(self.act_auto)
+        self.view_menu.addAction(tb.toggleViewAction())
+
+    def _make_params_dock(self):
+        self.params = ParamsPanel()
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.params)
+        self.auto_box = QCheckBox("Auto-run on changes")
+        self.auto_box.setChecked(True)
+        self.auto_box.setToolTip("Recompute automatically (after 0.3 s) when a parameter changes")
+        self.auto_box.toggled.connect(self.act_auto.setChecked)
+        self.act_auto.toggled.connect(self.auto_box.setChecked)
+        auto_row = QHBoxLayout()
+        auto_row.setContentsMargins(12, 0, 6, 6)
+        auto_row.addWidget(self.auto_box)
+        layout.addLayout(auto_row)
+        layout.addStretch(1)
+        dock = QDockWidget("Parameters", self)
+        dock.setObjectName("dock_params")
+        dock.setWidget(box)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        box.setMinimumWidth(280)
+        self.docks["params"] = dock
+        self.view_menu.addAction(dock.toggleViewAction())
+
+    def _make_status_bar(self):
+        sb = self.statusBar()
+        self.backend_label = QLabel("backend: –")
+        self.backend_label.setObjectName("backend_label")
+        self.backend_label.setToolTip("the compute backend of the current job")
+        self.message = QLabel("")
+        self.message.setObjectName("message_area")
+        self.message.setTextFormat(Qt.TextFormat.PlainText)
+        self.message.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%p%")
+        self.progress.setFixedWidth(220)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the computation (Esc)")
+        self.cancel_button.clicked.connect(self.stop)
+        sb.addWidget(self.message, 1)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel_button)
+        sb.addPermanentWidget(self.backend_label)
+
+    # ------------------------------------------------------------------ panels
+    def add_panel(self, panel: Panel, area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea,
+                  tabify_with: Optional[str] = None) -> QDockWidget:
+        """Dock ``panel`` (see :mod:`ntk_desktop.gui.panel`); the first panel becomes the active one."""
+        if not panel.key or panel.key in self.docks:
+            raise ValueError(f"panel key {panel.key!r} is empty or already used")
+        dock = QDockWidget(panel.title, self)
+        dock.setObjectName(f"dock_{panel.key}")
+        dock.setWidget(panel)
+        self.addDockWidget(area, dock)
+        if tabify_with is not None and tabify_with in self.docks:
+            self.tabifyDockWidget(self.docks[tabify_with], dock)
+        self.docks[panel.key] = dock
+        self.panels.append(panel)
+        self.view_menu.addAction(dock.toggleViewAction())
+        panel.requestChanged.connect(lambda p=panel: self._on_panel_request_changed(p))
+        dock.visibilityChanged.connect(lambda visible, p=panel: visible and self._set_active(p))
+        if self.active_panel is None:
+            self.active_panel = panel
+        return dock
+
+    def panel(self, key: str) -> Panel:
+        for p in self.panels:
+            if p.key == key:
+                return p
+        raise KeyError(key)
+
+    def _set_active(self, panel: Panel):
+        self.active_panel = panel
+
+    # ------------------------------------------------------------------ running
+    def run(self) -> Optional[Ticket]:
+        """Start the active panel's job with the current parameters (cancels a running one)."""
+        self._debounce.stop()
+        panel = self.active_panel
+        if panel is None or self._closing:
+            return None
+        try:
+            request = panel.make_request(self.params.params())
+        except NTKInputError as exc:
+            self.show_message(str(exc), error=True)
+            return None
+        return self.runner.submit(panel.job, request, owner=panel)
+
+    def stop(self):
+        self._debounce.stop()
+        if self.runner.busy:
+            self.runner.cancel()
+            self.show_message("Stopping…")
+
+    def reset(self):
+        """Default parameters and panel options; clear the plots (auto-run recomputes)."""
+        self.runner.cancel()
+        for p in self.panels:
+            p.reset()
+            p.clear()
+        self._pending_frames.clear()
+        # the backend is a choice about this machine, not a parameter of the experiment: kept
+        self.params.set_params(replace(NetworkParams(), backend=self.params.backend.currentText()))
+        self.show_message("Parameters reset to their defaults.")
+
+    def apply_preset(self, preset: Preset):
+        """Parameters and panel options of ``preset`` (does not start a job; keeps the backend)."""
+        self.params.set_params(replace(preset.network, backend=self.params.backend.currentText()))
+        panel = self.panel(preset.panel)
+        panel.apply_preset(preset.options)
+        self.docks[panel.key].raise_()
+        self._set_active(panel)
+        self.show_message(f"Preset {preset.name}: {preset.description}. Press Run (F5).")
+
+    def _on_params_changed(self):
+        if not self.params.widths_valid():
+            self._debounce.stop()
+            return
+        if self.act_auto.isChecked():
+            self._debounce.start()
+
+    def _on_panel_request_changed(self, panel: Panel):
+        self._set_active(panel)
+        if self.act_auto.isChecked() and self.params.widths_valid():
+            self._debounce.start()
+
+    def _on_auto_toggled(self, on: bool):
+        if not on:
+            self._debounce.stop()
+
+    def _auto_run(self):
+        if self.act_auto.isChecked():
+            self.run()
+
+    # ------------------------------------------------------------------ runner signals
+    def _on_started(self, ticket: Ticket):
+        self.progress.setRange(0, 0)          # busy until the first snapshot tells the fraction
+        self.show_message("Computing…")
+
+    def _on_snapshot(self, ticket: Ticket, snap):
+        self._pending_frames[ticket.owner] = snap
+        if not self._frame_timer.isActive():
+            self._frame_timer.start()
+        fraction = getattr(snap, "progress", None)
+        if fraction is not None:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(round(1000 * min(max(float(fraction), 0.0), 1.0))))
+        status = getattr(snap, "status", "")
+        if status:
+            self._last_status = status
+            self.show_message(status)
+        backend = getattr(snap, "backend", "")
+        if backend:
+            self.backend_label.setText(f"backend: {backend}")
+
+    def _push_frames(self):
+        frames, self._pending_frames = self._pending_frames, {}
+        for panel, snap in frames.items():
+            panel.show_snapshot(snap)
+
+    def _on_finished(self, ticket: Ticket):
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(1000)
+        self.show_message(self._last_status or "Done.")
+
+    def _on_cancelled(self, ticket: Ticket):
+        if self.runner.current is None:       # stopped, not replaced by a newer request
+            self.progress.setRange(0, 1000)
+            self.show_message("Stopped.")
+
+    def _on_failed(self, ticket: Ticket, message: str):
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.show_message(message, error=True)
+
+    def _on_busy_changed(self, busy: bool):
+        self.cancel_button.setEnabled(busy)
+        self.act_stop.setEnabled(busy)
+        for p in self.panels:
+            p.busy_changed(busy, self.active_panel if busy else None)
+        if not busy and self.progress.maximum() == 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(0)
+        if not busy and self._close_deferred:
+            self._close_deferred = False
+            self.close()
+
+    # ------------------------------------------------------------------ messages
+    def show_message(self, text: str, *, error: bool = False):
+        """One line in the message area (errors in red); the full text is the tooltip."""
+        text = " ".join(str(text).split())
+        self.message.setText(("⚠ " + text) if error else text)
+        self.message.setToolTip(text)
+        self.message.setStyleSheet("QLabel { color: #b00020; font-weight: bold; }" if error else "")
+        if error:
+            log.info("message: %s", text)
+
+    # ------------------------------------------------------------------ screenshots, about
+    def save_screenshot(self, path: str) -> bool:
+        """Grab the window into a PNG at ``path``; False if the grab or the write failed."""
+        self._push_frames()
+        pixmap = self.grab()
+        return (not pixmap.isNull()) and pixmap.save(str(path), "PNG")
+
+    def save_screenshot_dialog(self):
+        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "ntk-desktop.png", "PNG images (*.png)")
+        if not path:
+            return
+        if not path.lower().endswith(".png"):
+            path += ".png"
+        if self.save_screenshot(path):
+            self.show_message(f"Screenshot saved to {path}")
+        else:
+            self.show_message(f"cannot write the screenshot to {path}", error=True)
+
+    def show_about(self):
+        QMessageBox.about(
+            self, "About NTK Desktop",
+            f"<h3>NTK Desktop {__version__}</h3>"
+            "<p>A desktop laboratory for the Neural Tangent Kernel: the kernel of finite networks "
+            "at initialization next to its infinite-width limit Θ∞.</p>"
+            f"<p>{PAPER}</p>"
+            "<p>F5 runs, Esc stops, Ctrl+R resets the parameters.</p>")
+
+    def reset_layout(self):
+        for dock in self.docks.values():
+            dock.setFloating(False)
+            dock.show()
+        if self._default_state is not None:
+            self.restoreState(self._default_state, STATE_VERSION)
+        self._default_dock_sizes()
+
+    # ------------------------------------------------------------------ settings
+    def _open_settings(self) -> QSettings:
+        return self._settings if self._settings is not None else open_settings()
+
+    def _restore_settings(self):
+        self._default_state = self.saveState(STATE_VERSION)
+        s = self._open_settings()
+        if read_int(s, "version", 0) != STATE_VERSION:
+            return
+        geometry = s.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = s.value("window/state")
+        if isinstance(state, QByteArray):
+            self._state_restored = bool(self.restoreState(state, STATE_VERSION))
+        self.act_auto.setChecked(read_bool(s, "run/auto", True))
+        self.params.restore_settings(s)
+        for p in self.panels:
+            s.beginGroup(p.key)
+            try:
+                p.restore_settings(s)
+            finally:
+                s.endGroup()
+
+    def save_settings(self):
+        s = self._open_settings()
+        s.setValue("version", STATE_VERSION)
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState(STATE_VERSION))
+        s.setValue("run/auto", self.act_auto.isChecked())
+        self.params.save_settings(s)
+        for p in self.panels:
+            s.beginGroup(p.key)
+            try:
+                p.save_settings(s)
+            finally:
+                s.endGroup()
+        s.sync()
+
+    # ------------------------------------------------------------------ showing, closing
+    def showEvent(self, event):
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            if not self._state_restored:
+                self._default_dock_sizes()
+
+    def _default_dock_sizes(self):
+        """Parameters narrow on the left, the panels take the rest (without a central widget Qt
+        would split the width evenly; resizeDocks needs both sides of the separator)."""
+        params = self.docks["params"]
+        right = [self.docks[p.key] for p in self.panels
+                 if self.dockWidgetArea(self.docks[p.key]) == Qt.DockWidgetArea.RightDockWidgetArea]
+        if right:
+            rest = max(400, self.width() - 340)
+            self.resizeDocks([params, right[0]], [330, rest], Qt.Orientation.Horizontal)
+
+    def closeEvent(self, event):
+        if not self._closing:
+            self._closing = True
+            self._debounce.stop()
+            if self.persist:
+                self.save_settings()
+        if self.runner.busy:
+            self.runner.cancel()
+        if self.runner.busy:
+            # finish closing when the job has stopped (at its next yield): see _on_busy_changed
+            self._close_deferred = True
+            self.show_message("Stopping the computation before closing…")
+            self.hide()
+            event.ignore()
+            return
+        self._frame_timer.stop()
+        self._pending_frames.clear()
+        super().closeEvent(event)
+        if not self._closed_emitted:
+            self._closed_emitted = True
+            self.closed.emit()

@@ -1,0 +1,68 @@
+"""What a panel is: a dockable view driven by one kind of generator job.
+
+The main window owns one :class:`~ntk_desktop.gui.runner.JobRunner` (one compute slot) and the
+shared :class:`~ntk_desktop.gui.params_panel.ParamsPanel`.  A panel adds to that:
+
+* ``key`` and ``title``: the settings group and dock object name, and the dock's title;
+* ``job``: the Qt-free generator function from :mod:`ntk_desktop.experiments`;
+* :meth:`make_request`: the frozen request for the shared network parameters plus the panel's own
+  options (raise :class:`~ntk_desktop.errors.NTKInputError` with a one-line message when they do
+  not fit);
+* :meth:`show_snapshot`: push the latest snapshot into plot items created once (the window calls it
+  from its ~30 Hz frame timer on the GUI thread, with the newest snapshot only);
+* ``requestChanged``: emitted when one of the panel's own options that feeds the request changes
+  (the window reruns after the usual debounce when auto-run is on);
+* optional hooks: :meth:`clear`, :meth:`reset`, :meth:`apply_preset`, :meth:`save_settings`,
+  :meth:`restore_settings`.
+
+Snapshots should expose ``progress`` (0..1), ``status`` (one line) and may expose ``backend``
+(the name of the backend that computes), which the window shows in its status bar.
+
+To add a panel: subclass, then ``window.add_panel(MyPanel())`` (see
+:meth:`ntk_desktop.gui.main_window.MainWindow.add_panel`).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Optional
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QWidget
+
+from .params_panel import NetworkParams
+
+
+class Panel(QWidget):
+    """Base class of the dockable views (see the module docstring)."""
+
+    #: settings group and dock object name (``dock_<key>``): stable, ASCII
+    key: str = ""
+    #: dock title
+    title: str = ""
+    #: the generator function ``job(request)`` this panel runs
+    job: Callable[[Any], Iterator[Any]]
+
+    requestChanged = Signal()
+
+    def make_request(self, params: NetworkParams) -> Any:
+        raise NotImplementedError
+
+    def show_snapshot(self, snapshot: Any) -> None:
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        """Forget the results shown (the items stay, hidden)."""
+
+    def reset(self) -> None:
+        """Put the panel's own options back to their defaults."""
+
+    def apply_preset(self, options: dict) -> None:
+        """Set the panel's own options from a preset (keys the panel defines)."""
+
+    def save_settings(self, settings) -> None:
+        """Write the panel's options (the window has opened group ``key``)."""
+
+    def restore_settings(self, settings) -> None:
+        """Read the panel's options (the window has opened group ``key``)."""
+
+    def busy_changed(self, busy: bool, owner: Optional["Panel"]) -> None:
+        """The compute slot became busy/idle; ``owner`` is the panel whose job runs."""

@@ -1,0 +1,47 @@
+"""Helpers shared by the GUI tests (imported as a plain module: tests/gui is on sys.path)."""
+from __future__ import annotations
+
+from PySide6.QtCore import QCoreApplication, QEvent
+
+
+def delete_now(widget) -> None:
+    """deleteLater and process the deferred deletion at once."""
+    widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()
+
+
+def close_window(qtbot, window, timeout=20_000) -> None:
+    """Close ``window`` as a user would, wait until its job has stopped and it has really closed."""
+    if not window._closed_emitted:
+        window.close()
+        qtbot.waitUntil(lambda: window._closed_emitted, timeout=timeout)
+    assert not window.runner.busy
+
+
+def make_window(qtbot, **kwargs):
+    from ntk_desktop.gui import theme
+    from ntk_desktop.gui.main_window import MainWindow
+
+    theme.apply(QCoreApplication.instance())
+    w = MainWindow(**kwargs)
+    w.params.backend.setCurrentText("numpy")   # deterministic and no JIT compilation in tests
+    w._debounce.stop()                         # that change is not a request to run
+    w.resize(1200, 800)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+def set_params(window, *, depth=None, widths=None, n_init=None, n_angles=None, seed=None):
+    p = window.params
+    if depth is not None:
+        p.depth.setValue(depth)
+    if widths is not None:
+        p.widths.setText(widths)
+    if n_init is not None:
+        p.n_init.setValue(n_init)
+    if seed is not None:
+        p.seed.setValue(seed)
+    if n_angles is not None:
+        window.panel("kernel").n_angles.setValue(n_angles)
