@@ -250,8 +250,9 @@ def tangent_kernel(arch: Architecture, params: Params, X1, X2=None, *,
         theta += A[:, :, None, None] * D
         if l > first:
             inv = 1.0 / math.sqrt(arch.widths[l])
-            d1 = (d1 @ params.weights[l]) * inv * f1.derivs[l - 1][:, None, :]
-            d2 = (d2 @ params.weights[l]) * inv * f2.derivs[l - 1][:, None, :]
+            # one GEMM per side, (N·nL, n_{l+1}) × (n_{l+1}, n_l), not N matrix-vector products
+            d1 = (d1.reshape(N1 * nL, -1) @ params.weights[l]).reshape(N1, nL, -1) * inv * f1.derivs[l - 1][:, None, :]
+            d2 = (d2.reshape(N2 * nL, -1) @ params.weights[l]).reshape(N2, nL, -1) * inv * f2.derivs[l - 1][:, None, :]
     return theta
 
 

@@ -90,3 +90,18 @@ def test_params_file_errors(tmp_path):
 def test_architecture_errors(kw, msg):
     with pytest.raises(NTKInputError, match=msg):
         Architecture.build(2, **kw)
+
+
+def test_atomic_npz_has_normal_permissions(tmp_path):
+    import os
+
+    from ntk_desktop.core.network import save_npz_atomic
+
+    old = os.umask(0o022)
+    try:
+        path = save_npz_atomic(tmp_path / "a", {"x": np.ones(3)})
+    finally:
+        os.umask(old)
+    assert path.endswith("a.npz")
+    assert os.stat(path).st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["a.npz"]

@@ -1,0 +1,301 @@
+"""Figure 3 of Jacot, Gabriel & Hongler (2018): kernel principal components on MNIST.
+
+Setting (§6.2): N = 512 MNIST digits (here from the bundled test set, a balanced subset drawn
+from ``data_seed``), preprocessed as ``mnist_subset(..., center=True, sphere=True)``: pixels
+scaled to [0, 1], the subset's mean image subtracted, each image rescaled to norm sqrt(784), so
+that x·x/n0 = 1 as in the paper.  Kernel PCA of Θ∞^(4) on these digits
+(:func:`ntk_desktop.core.spectral.kernel_pca`): eigenpairs (λ_i, v_i) of Θ∞(X,X)/N, the
+principal component f^(i) = sqrt(N)·v_i as a function on the data, normalised so that
+||f^(i)||² = (1/N) Σ_j f^(i)(x_j)² = 1.
+
+Each network (depth 4, ReLU, β = 0.1, NTK parametrization) is trained by gradient descent on the
+target f* = f_0 + 0.5·f^(2), with f_0 its own function at initialization, so that f_0 − f* =
+−0.5 f^(2) lies exactly along the second component.  In the limit the residual stays on that
+line, g_t = f_t − f* = −0.5 e^{−λ2 t} f^(2), and the part h_t orthogonal to f^(2)
+(:func:`ntk_desktop.core.spectral.decompose`) stays 0; a finite network's kernel differs from
+Θ∞ by O(1/√n), which pushes it off the line.  Norms are ||·||² = (1/N) Σ_j (·)(x_j)².
+
+Panels: (a) the digits in the plane (f^(2), f^(3)) coloured by class; (b) ||h_t||; (c) ||g_t||
+against 0.5·e^{−λ2 t}.  Steps: until e^{−λ2 t} = 0.05 (t = ln 20/λ2, capped at 2000 steps);
+``--quick`` stops at t = 1.5/λ2, past the time 1/λ2 at which a rate error shows most.
+
+Checks:
+
+1. **the deviation shrinks as the width grows** — H(n) = mean over trials of max_t ||h_t|| is
+   strictly decreasing in n (theory: ∝ 1/√n; the fitted exponent is reported);
+2. **the widest net follows the exponential** — max_t | ||g_t|| − 0.5 e^{−λ2 t} | / 0.5 over its
+   trials stays below a tolerance from first-order (lazy) theory: a network whose kernel gives
+   the rate λ2(1 + δ) along f^(2), δ = v2ᵀ(Θ_0 − Θ∞)v2 / (N λ2), deviates from the exponential
+   by at most |δ|/e (the maximum of λ2 t·e^{−λ2 t}) in units of 0.5.  δ scales as 1/√n; its
+   size is measured on independent initializations at the middle width n_ref (their RMS, which
+   also holds the O(1/n) bias, so it overestimates at larger n) and scaled by sqrt(n_ref/n).
+   Tolerance = q·RMS(δ)(n_ref)·sqrt(n_ref/n_max)/e + ηλ2/(2e) with q the two-sided 99.9 %
+   quantile of Student's t with K_ref = 24 degrees of freedom (≈ 4.0 with the Bonferroni
+   correction for two trials), the last term being the largest
+   gap between gradient descent with steps η, (1 − ηλ2)^{t/η}, and the flow e^{−λ2 t}.
+
+The learning rate is 1.0 unless it exceeds :func:`ntk_desktop.core.training.max_stable_lr` of
+Θ∞(X,X) (2N/λ_max); it is then 0.9 of that bound, and the report says so.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Optional
+
+import numpy as np
+
+from ..core.analytic import analytic_kernels
+from ..core.memory import estimate_analytic, estimate_empirical
+from ..core.network import apply, check_dtype
+from ..core.spectral import decompose, kernel_pca
+from ..core.training import estimate_training, max_stable_lr, train
+from ..data.mnist import mnist_subset
+from ._blas import blas_threads
+from .common import (LEVEL, LR, Check, FigureResult, Progress, Stages, architecture, budget_check, check_positive,
+                     check_seed, check_widths, describe_bytes, init_network, init_scratch_bytes, kernel_function,
+                     mc_seed, network_seed, params_bytes, settings_dict)
+
+FIGURE = 3
+TITLE = "Kernel principal components and the training dynamics on MNIST (Jacot et al. 2018, Figure 3)"
+COMPONENT = 1          #: index of the 2nd principal component
+AMPLITUDE = 0.5        #: f* = f_0 + 0.5 f^(2)
+FULL_DECAY = 0.05      #: train until e^{-λ2 t} = 0.05 ...
+MAX_STEPS = 2000       #: ... or this many steps
+QUICK_RATE_TIMES = 1.5  #: --quick: t = 1.5/λ2
+REF_INITS = 24         #: initializations measuring the rate fluctuation δ at the reference width
+
+
+@dataclass
+class Fig3Settings:
+    widths: tuple = (100, 1000, 10000)
+    trials: int = 2
+    n_digits: int = 512
+    steps: Optional[int] = None      #: None: from λ2
+    data_seed: int = 0
+    dtype: str = "float32"
+    seed: int = 0
+    quick: bool = False
+    backend: Optional[str] = None
+    threads: Optional[int] = None    #: None: the BLAS default
+    ref_inits: int = REF_INITS
+
+    @classmethod
+    def paper(cls, **kw) -> "Fig3Settings":
+        return cls(**kw)
+
+    @classmethod
+    def quick_settings(cls, **kw) -> "Fig3Settings":
+        base = dict(widths=(50, 200, 800), quick=True, threads=1)
+        base.update(kw)
+        return cls(**base)
+
+    def validated(self) -> "Fig3Settings":
+        return replace(self, widths=check_widths(self.widths, minimum=2),
+                       trials=check_positive(self.trials, "--trials", 1),
+                       n_digits=check_positive(self.n_digits, "--n-train", 10),
+                       steps=None if self.steps is None else check_positive(self.steps, "--steps", 1),
+                       ref_inits=check_positive(self.ref_inits, "reference initializations", 2),
+                       data_seed=check_seed(self.data_seed), seed=check_seed(self.seed),
+                       dtype=check_dtype(self.dtype).name)
+
+
+def estimate_bytes(s: Fig3Settings, steps: int) -> int:
+    item = np.dtype(s.dtype).itemsize
+    N = s.n_digits
+    arch = architecture(784, max(s.widths))
+    net = (params_bytes(arch, item) + init_scratch_bytes(arch)
+           + estimate_training(arch, N, 0, steps + 2, itemsize=item)
+           + estimate_empirical(arch.widths, N, N, item, same=True))
+    theory = estimate_analytic(N, N) + 4 * 8 * N * N
+    return int(max(net, theory))
+
+
+def preprocess_note() -> str:
+    return ("MNIST test set bundled with NTK Desktop; balanced subset (data.mnist.mnist_subset); pixels/255, "
+            "minus the subset's mean image, each image rescaled to norm sqrt(784) so that x·x/n0 = 1")
+
+
+def rate_fluctuation(theta: np.ndarray, v: np.ndarray, lam: float) -> float:
+    """δ = vᵀ Θ v / (N λ) − 1 for a unit vector v."""
+    N = len(v)
+    return float(v @ theta @ v) / (N * lam) - 1.0
+
+
+def compute(settings: Fig3Settings, *, progress: Progress = None, budget: Optional[int] = None,
+            quiet: bool = False) -> FigureResult:
+    s = settings.validated()
+    st = Stages("fig3", progress, quiet)
+    ntk_fn, backend_desc = kernel_function(s.backend)
+    # before anything is computed: the number of steps is not known yet, so assume the most
+    needed = estimate_bytes(s, MAX_STEPS if s.steps is None else s.steps)
+    budget_check(needed, f"Figure 3 at width {max(s.widths)} on {s.n_digits} digits ({s.dtype})", budget)
+    st.stage("pca", f"{s.n_digits} MNIST digits, Θ∞ and its kernel principal components "
+                    f"(about {describe_bytes(needed)} at the widest network)")
+    X, labels, indices = mnist_subset(s.n_digits, seed=s.data_seed, center=True, sphere=True)
+    N = len(X)
+    arch0 = architecture(784, s.widths[0])
+    theta_inf = analytic_kernels(arch0, X).ntk
+    pca = kernel_pca(theta_inf)
+    lam = pca.eigenvalues
+    lam2 = float(lam[COMPONENT])
+    v2 = pca.eigenvectors[:, COMPONENT]
+    f2 = math.sqrt(N) * v2                       # ||f2||² = (1/N) Σ f2² = 1
+    coords = math.sqrt(N) * pca.eigenvectors[:, [1, 2]]
+    bound = max_stable_lr(theta_inf, N)
+    lr = LR if LR <= bound else 0.9 * bound
+    if s.steps is not None:
+        steps = s.steps
+    elif s.quick:
+        steps = int(math.ceil(QUICK_RATE_TIMES / (lam2 * lr)))
+    else:
+        steps = min(MAX_STEPS, int(math.ceil(math.log(1.0 / FULL_DECAY) / (lam2 * lr))))
+    t_end = steps * lr
+
+    W, T = len(s.widths), steps + 1
+    g_norm = np.empty((W, s.trials, T))
+    h_norm = np.empty((W, s.trials, T))
+    coeff = np.empty((W, s.trials, T))
+    loss = np.empty((W, s.trials, 2))
+    delta = np.empty((W, s.trials))
+    seeds = np.empty((W, s.trials), dtype=np.int64)
+    times = None
+    status, warnings = [], []
+    ctx = blas_threads(s.threads) if s.threads else _null()
+    with ctx:
+        for i, w in enumerate(s.widths):
+            arch = architecture(784, w)
+            st.stage(f"width_{w}", f"width {w}: {s.trials} trial(s), {steps} steps at η={lr:.4g} (t={t_end:.4g})")
+            for k in range(s.trials):
+                seeds[i, k] = network_seed(s.seed, FIGURE, i, k)
+                p0 = init_network(arch, int(seeds[i, k]), s.dtype)
+                delta[i, k] = rate_fluctuation(ntk_fn(arch, p0, X, None), v2, lam2)
+                f0 = np.asarray(apply(arch, p0, X), dtype=np.float64)[:, 0]
+                target = f0 + AMPLITUDE * f2
+                # no per-network stability bound: η is checked against Θ∞'s (finite-width kernels differ
+                # by O(1/√n)), and the dense bound costs as much as ~10 steps at width 10000
+                r = train(arch, X, target[:, None], params=p0, dtype=s.dtype, lr=lr, steps=steps, record_every=1,
+                          check_stability=False)
+                del p0
+                status.append(r.status)
+                warnings.extend(r.warnings)
+                loss[i, k] = r.loss[0], r.loss[-1]
+                if r.status != "ok":
+                    g_norm[i, k] = h_norm[i, k] = coeff[i, k] = np.nan
+                    n_ok = len(r.times)
+                    d = decompose(pca, r.f_train, target, component=COMPONENT)
+                    g_norm[i, k, :n_ok] = d.g_norm / math.sqrt(N)
+                    h_norm[i, k, :n_ok] = d.h_norm / math.sqrt(N)
+                    coeff[i, k, :n_ok] = d.coeff[:, 0, 0] / math.sqrt(N)
+                else:
+                    times = r.times
+                    d = decompose(pca, r.f_train, target, component=COMPONENT)
+                    g_norm[i, k] = d.g_norm / math.sqrt(N)
+                    h_norm[i, k] = d.h_norm / math.sqrt(N)
+                    coeff[i, k] = d.coeff[:, 0, 0] / math.sqrt(N)
+                del r
+        # the size of the rate fluctuation δ at the reference (middle) width, on independent networks
+        ref_index = len(s.widths) // 2 if len(s.widths) > 2 else 0
+        n_ref = s.widths[ref_index]
+        st.stage("reference", f"rate fluctuation δ on {s.ref_inits} further initializations at width {n_ref}")
+        arch_ref = architecture(784, n_ref)
+        ref_delta = np.empty(s.ref_inits)
+        for k in range(s.ref_inits):
+            p = init_network(arch_ref, mc_seed(s.seed, FIGURE, 10 + k), s.dtype)
+            ref_delta[k] = rate_fluctuation(ntk_fn(arch_ref, p, X, None), v2, lam2)
+            del p
+    if times is None:
+        times = np.arange(T) * lr
+    st.stage("checks", "checks")
+    theory = AMPLITUDE * np.exp(-lam2 * times)
+    theory_gd = AMPLITUDE * np.power(1.0 - lr * lam2, times / lr)
+
+    H = np.nanmean(np.nanmax(h_norm, axis=2), axis=1)            # (W,)
+    dev = np.nanmax(np.abs(g_norm - theory), axis=2) / AMPLITUDE   # (W, trials)
+    checks = []
+    decreasing = np.diff(H)
+    worst = float(np.max(H[1:] / H[:-1]))
+    slope = float(np.polyfit(np.log(s.widths), np.log(H), 1)[0]) if np.all(H > 0) else math.nan
+    checks.append(Check(
+        "deviation_shrinks",
+        "largest ratio H(n_next)/H(n) of the deviation from the line, H(n) = mean over trials of max_t ||h_t|| "
+        f"(widths {', '.join(map(str, s.widths))}: {', '.join(f'{h:.3g}' for h in H)})",
+        worst, "<", 1.0,
+        "In the infinite-width limit the residual stays on the line of f^(2) (h_t = 0); a finite network's kernel "
+        "Θ_0 = Θ∞ + O(1/√n) leaks it into other directions at rate ∝ (I − v2v2ᵀ)(Θ_0 − Θ∞)v2, so max_t ||h_t|| "
+        f"shrinks ∝ 1/√n.  The check asks for a strict decrease at every step of widths (ratio < 1); the fitted "
+        f"exponent of H ∝ n^slope is {slope:.3g} (theory −0.5).",
+        {"H": H, "slope": slope}))
+    rms_ref = float(np.sqrt(np.mean(ref_delta ** 2)))
+    n_max = s.widths[-1]
+    sigma_max = rms_ref * math.sqrt(n_ref / n_max)
+    # a new δ over an RMS estimated from K_ref independent draws is t-distributed with K_ref degrees
+    # of freedom; two-sided, Bonferroni over the trials
+    z = _t_quantile(1.0 - (1.0 - LEVEL) / (2 * s.trials), s.ref_inits)
+    tol = z * sigma_max / math.e + lr * lam2 / (2.0 * math.e)
+    checks.append(Check(
+        f"exponential_n{n_max}",
+        f"max_t | ||g_t|| − 0.5·e^(−λ2 t) | / 0.5 of the widest net (n={n_max}, {s.trials} trial(s))",
+        float(np.nanmax(dev[-1])), "<=", tol,
+        f"First-order (lazy) theory: a kernel giving the rate λ2(1 + δ) along f^(2) moves ||g_t|| by "
+        f"0.5·e^(−λ2 t)·λ2 t·|δ|, at most 0.5·|δ|/e.  δ scales as 1/√n; measured on {s.ref_inits} independent "
+        f"initializations at n_ref={n_ref}, RMS(δ) = {rms_ref:.3g} (it includes the O(1/n) bias, so scaling by "
+        f"sqrt(n_ref/n) overestimates it at larger n), hence σ_δ(n={n_max}) ≈ {sigma_max:.3g}.  Tolerance = "
+        f"q·σ_δ/e + ηλ2/(2e) = {z * sigma_max / math.e:.3g} + {lr * lam2 / (2 * math.e):.3g}, where q = {z:.3f} "
+        f"is the two-sided {100 * LEVEL:g} % quantile of Student's t with {s.ref_inits} degrees of freedom (a "
+        f"new δ over an RMS of {s.ref_inits} draws), Bonferroni-corrected for {s.trials} trial(s); the last term is "
+        f"the largest gap between gradient descent with step η ((1 − ηλ2)^(t/η)) and the flow e^(−λ2 t).",
+        {"per_trial": dev[-1], "rms_delta_ref": rms_ref, "n_ref": n_ref, "sigma_delta": sigma_max}))
+
+    notes = [
+        f"data: {preprocess_note()}; {N} digits, data seed {s.data_seed}",
+        f"λ1..λ4 of Θ∞/N: {', '.join(f'{v:.4g}' for v in lam[:4])}; λ2 = {lam2:.5g}",
+        (f"learning rate {lr:.4g}: 1.0 is within core.training.max_stable_lr(Θ∞) = 2N/λ_max = {bound:.4g}"
+         if lr == LR else
+         f"learning rate {lr:.4g} = 0.9 × max_stable_lr(Θ∞) = {bound:.4g}, since 1.0 exceeds it"),
+        f"{steps} steps (t = {t_end:.4g}): e^(−λ2 t) = {math.exp(-lam2 * t_end):.3g}"
+        + (f" (--quick: t = {QUICK_RATE_TIMES}/λ2)" if s.quick and s.steps is None else ""),
+        f"networks in {s.dtype}; kernels in float64; empirical NTK with {backend_desc}",
+        "rate fluctuation δ of each trial's initial kernel along f^(2): "
+        + "; ".join(f"n={w}: " + ", ".join(f"{d:+.3f}" for d in delta[i]) for i, w in enumerate(s.widths)),
+        "max_t | ||g_t|| − 0.5 e^(−λ2 t) | / 0.5 per width (mean over trials): "
+        + ", ".join(f"n={w}: {np.nanmean(dev[i]):.3g}" for i, w in enumerate(s.widths)),
+    ]
+    bad = sum(1 for x in status if x != "ok")
+    if bad:
+        notes.append(f"{bad} training run(s) did not finish ({', '.join(sorted(set(status)))})")
+    if warnings:
+        notes.append("training warnings: " + "; ".join(sorted(set(warnings))))
+    if s.quick:
+        notes.append(f"--quick: widths {', '.join(map(str, s.widths))} instead of the paper's 100, 1000, 10000")
+    info = {"lambda2": lam2, "eigenvalues_top": lam[:6], "lr": lr, "max_stable_lr_theta_inf": bound, "steps": steps,
+            "H": H, "H_slope": slope, "deviation_g": dev, "rms_delta_ref": rms_ref}
+    arrays = {
+        "labels": labels, "indices": indices, "eigenvalues": lam, "lambda2": np.array(lam2),
+        "pc_coords": coords, "f2": f2, "widths": np.array(s.widths, dtype=np.int64), "seeds": seeds,
+        "times": times, "g_norm": g_norm, "h_norm": h_norm, "g_coeff": coeff, "theory_g": theory,
+        "theory_g_gd": theory_gd, "deviation_g": dev, "H": H, "loss": loss, "delta": delta, "ref_delta": ref_delta,
+        "n_ref": np.array(n_ref), "lr": np.array(lr), "max_stable_lr": np.array(bound), "steps": np.array(steps),
+        "depth": np.array(4), "beta": np.array(0.1), "nonlinearity": np.array("relu"),
+        "parametrization": np.array("ntk"), "dtype": np.array(s.dtype), "seed": np.array(s.seed),
+    }
+    settings_out = settings_dict(s)
+    settings_out.update(steps=steps, lr=lr, depth=4, beta=0.1, nonlinearity="relu", parametrization="ntk",
+                        backend=backend_desc, preprocessing=preprocess_note())
+    result = FigureResult("fig3", TITLE, arrays, checks, settings_out, notes, info)
+    result.timings = st.finish()
+    return result
+
+
+def _t_quantile(p: float, dof: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(p, dof))
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
