@@ -15,9 +15,15 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
-from scipy import special
 
 from ..errors import NTKInputError
+
+
+def _special():
+    """scipy.special, imported on first use (keeps the GUI's start-up free of SciPy)."""
+    from scipy import special
+
+    return special
 
 Array = np.ndarray
 Expectation = Callable[[Array, Array, Array], "tuple[Array, Array]"]
@@ -153,8 +159,20 @@ def _tanh_d(x):
     return 1 - t * t
 
 
+def _erf(x):
+    return _special().erf(x)
+
+
+def _expit(x):
+    return _special().expit(x)
+
+
+def _ndtr(x):
+    return _special().ndtr(x)
+
+
 def _sigmoid_d(x):
-    s = special.expit(x)
+    s = _expit(x)
     return s * (1 - s)
 
 
@@ -164,12 +182,12 @@ def _softplus(x):
 
 def _gelu(x):
     # exact GELU: x·Φ(x)
-    return x * special.ndtr(x).astype(x.dtype, copy=False)
+    return x * _ndtr(x).astype(x.dtype, copy=False)
 
 
 def _gelu_d(x):
     phi = (x.dtype.type(_INV_SQRT_2PI) * np.exp(-0.5 * x * x)).astype(x.dtype, copy=False)
-    return special.ndtr(x).astype(x.dtype, copy=False) + x * phi
+    return _ndtr(x).astype(x.dtype, copy=False) + x * phi
 
 
 def _identity(x):
@@ -199,13 +217,13 @@ def get_nonlinearity(name: str, slope: Optional[float] = None) -> Nonlinearity:
         fn, d = _leaky(s)
         return Nonlinearity("leaky_relu", fn, d, slope=s, closed_form=_leaky_relu_closed(s), homogeneous=True)
     if key == "erf":
-        return Nonlinearity("erf", special.erf, _erf_d, closed_form=_erf_expectations)
+        return Nonlinearity("erf", _erf, _erf_d, closed_form=_erf_expectations)
     if key == "tanh":
         return Nonlinearity("tanh", np.tanh, _tanh_d)
     if key == "sigmoid":
-        return Nonlinearity("sigmoid", special.expit, _sigmoid_d)
+        return Nonlinearity("sigmoid", _expit, _sigmoid_d)
     if key == "softplus":
-        return Nonlinearity("softplus", _softplus, special.expit)
+        return Nonlinearity("softplus", _softplus, _expit)
     if key == "gelu":
         return Nonlinearity("gelu", _gelu, _gelu_d)
     return Nonlinearity("identity", _identity, _ones, closed_form=_identity_expectations, homogeneous=True)

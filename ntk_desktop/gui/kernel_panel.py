@@ -158,6 +158,10 @@ class KernelPanel(Panel):
         self._legend_key = None
         self._legend_items = {}
         self._snapshot: Optional[KernelSliceSnapshot] = None
+        self._title_style = {"size": f"{theme.PLOT_TITLE_PT}pt", "color": "#111"}
+        self._presenting = False
+        self._option_widgets = [w for w in self.findChildren(QWidget) if w.parent() is self
+                                and w is not self.plot_widget]
         self.n_angles.valueChanged.connect(lambda _value: self.requestChanged.emit())
         for box in (self.show_inits, self.show_band, self.show_nngp):
             box.toggled.connect(self._redraw)
@@ -202,6 +206,102 @@ class KernelPanel(Panel):
         self.show_band.setChecked(read_bool(settings, "show_band", True))
         self.show_nngp.setChecked(read_bool(settings, "show_nngp", False))
         self.n_angles.setValue(read_int(settings, "n_angles", DEFAULT_ANGLES))
+
+    # ------------------------------------------------------------------ lecture and lab workflow
+    def set_presentation(self, on: bool, theme_name: str = "light") -> None:
+        from . import presentation
+
+        super().set_presentation(on, theme_name)
+        self._presenting = bool(on)
+        if on:
+            colors = presentation.theme_colors(theme_name)
+            self._title_style = {"size": f"{presentation.TITLE_PT}pt", "color": colors["foreground"]}
+        else:
+            self._title_style = {"size": f"{theme.PLOT_TITLE_PT}pt", "color": "#111"}
+        for w in self._option_widgets:       # a clean plot: the options row is hidden
+            w.setVisible(not on)
+        self._redraw()
+
+    def caption(self) -> str:
+        snap = self._snapshot
+        if snap is None:
+            return ""
+        return f"{sum(snap.n_done)}/{snap.request.n_init * len(snap.request.widths)} networks"
+
+    def export_arrays(self) -> dict:
+        """angles, theta_inf (or theta_limit per width), sigma, per width mean/std/curves, and
+        ``ntk``/``nngp`` (1, A): Θ∞(x₀, x) and Σ(x₀, x) as the ``ntk kernel`` command names them."""
+        snap = self._snapshot
+        if snap is None:
+            return {}
+        req = snap.request
+        out = {"angles": np.asarray(snap.angles)}
+        if snap.limit_per_width:
+            out["theta_limit"] = np.asarray(snap.ntk_limit)
+        else:
+            out["theta_inf"] = np.asarray(snap.ntk_limit[0])
+            out["ntk"] = np.asarray(snap.ntk_limit[:1])
+        if snap.nngp is not None:
+            out["sigma"] = np.asarray(snap.nngp)
+            out["nngp"] = np.asarray(snap.nngp).reshape(1, -1)
+        out["widths"] = np.asarray(req.widths, dtype=np.int64)
+        for k, w in enumerate(req.widths):
+            if snap.mean[k] is not None:
+                out[f"mean_n{w}"] = np.asarray(snap.mean[k])
+                out[f"std_n{w}"] = np.asarray(snap.std[k])
+            out[f"curves_n{w}"] = np.asarray(snap.curves[k])
+        return out
+
+    def session_state(self) -> tuple:
+        import dataclasses
+
+        options = {"show_inits": self.show_inits.isChecked(), "show_band": self.show_band.isChecked(),
+                   "show_nngp": self.show_nngp.isChecked(), "n_angles": self.n_angles.value()}
+        snap = self._snapshot
+        if snap is None:
+            return {"options": options}, {}
+        request = dataclasses.asdict(snap.request)
+        request["widths"] = list(request["widths"])
+        arrays = {"angles": snap.angles, "ntk_limit": snap.ntk_limit}
+        if snap.nngp is not None:
+            arrays["nngp"] = snap.nngp
+        for k in range(len(snap.request.widths)):
+            arrays[f"curves_{k}"] = snap.curves[k]
+            if snap.mean[k] is not None:
+                arrays[f"mean_{k}"] = snap.mean[k]
+                arrays[f"std_{k}"] = snap.std[k]
+        meta = {"progress": float(snap.progress), "status": snap.status, "backend": snap.backend}
+        return {"options": options, "request": request, "snapshot": meta}, arrays
+
+    def restore_session(self, params: dict, arrays: dict) -> None:
+        options = params.get("options", {})
+        for box, key in ((self.show_inits, "show_inits"), (self.show_band, "show_band"),
+                         (self.show_nngp, "show_nngp")):
+            if key in options:
+                box.setChecked(bool(options[key]))
+        if "n_angles" in options:
+            self.n_angles.blockSignals(True)     # restoring is not a request to recompute
+            self.n_angles.setValue(int(options["n_angles"]))
+            self.n_angles.blockSignals(False)
+        request = params.get("request")
+        if not request or "angles" not in arrays:
+            self.clear()
+            return
+        request = dict(request)
+        request["widths"] = tuple(int(w) for w in request["widths"])
+        req = KernelSliceRequest(**request)
+        n = len(req.widths)
+        A = int(np.asarray(arrays["angles"]).shape[0])
+        curves = tuple(np.asarray(arrays.get(f"curves_{k}", np.zeros((0, A)))) for k in range(n))
+        meta = params.get("snapshot", {})
+        self._snapshot = KernelSliceSnapshot(
+            request=req, angles=np.asarray(arrays["angles"]), ntk_limit=np.asarray(arrays["ntk_limit"]),
+            nngp=None if "nngp" not in arrays else np.asarray(arrays["nngp"]), curves=curves,
+            mean=tuple(arrays.get(f"mean_{k}") for k in range(n)),
+            std=tuple(arrays.get(f"std_{k}") for k in range(n)),
+            progress=float(meta.get("progress", 1.0)), status=str(meta.get("status", "")),
+            backend=str(meta.get("backend", "")))
+        self._redraw()
 
     # ------------------------------------------------------------------ drawing
     def resizeEvent(self, event):
@@ -271,8 +371,9 @@ class KernelPanel(Panel):
         self._set_legend(entries)
         done = sum(snap.n_done)
         total = req.n_init * len(req.widths)
-        self.plot.setTitle(f"{req.describe()} — {done}/{total} networks", size=f"{theme.PLOT_TITLE_PT}pt",
-                           color="#111")
+        # in presentation mode the caption (drawn over this blank title line) says it, larger
+        title = " " if self._presenting else f"{req.describe()} — {done}/{total} networks"
+        self.plot.setTitle(title, **self._title_style)
 
     def _set_legend(self, entries):
         """Rebuild the legend when its items change; otherwise only update the label texts."""

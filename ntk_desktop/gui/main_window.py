@@ -98,6 +98,11 @@ class MainWindow(QMainWindow):
         self._make_params_dock()
         self._make_status_bar()
         self.add_panel(KernelPanel())
+        from .training_panel import TrainingPanel
+        self.add_panel(TrainingPanel(), tabify_with="kernel")
+        from .mnist_panel import MnistPanel
+        self.add_panel(MnistPanel(), tabify_with="kernel")
+        self.docks["kernel"].raise_()
         self.resize(1400, 880)
 
         self._restore_settings()
@@ -105,6 +110,8 @@ class MainWindow(QMainWindow):
             self.apply_preset(preset)
         self.params.changed.connect(self._on_params_changed)
         self._on_busy_changed(False)
+        from . import lab       # sessions, export, presentation mode, recording, gallery, icon
+        lab.install(self)
 
     # ------------------------------------------------------------------ building
     def _make_actions(self):

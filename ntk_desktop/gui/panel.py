@@ -66,3 +66,26 @@ class Panel(QWidget):
 
     def busy_changed(self, busy: bool, owner: Optional["Panel"]) -> None:
         """The compute slot became busy/idle; ``owner`` is the panel whose job runs."""
+
+    # --- lecture and lab workflow hooks (defaults work for any panel built from pyqtgraph plots)
+    def set_presentation(self, on: bool, theme: str = "light") -> None:
+        """Presentation mode: large fonts, thick lines, high-contrast ``theme`` ("light"/"dark");
+        ``on=False`` restores the normal look.  Default: scales every PlotItem of the panel."""
+        from .presentation import style_plots
+        style_plots(self, on, theme)
+
+    def caption(self) -> str:
+        """Panel-specific part of the presentation caption, e.g. ``"t = 120"`` ("" if none)."""
+        return ""
+
+    def export_arrays(self) -> dict:
+        """The plotted data as name → array (Export data…).  Default: every visible curve."""
+        from .export import plotted_curves
+        return plotted_curves(self)
+
+    def session_state(self) -> tuple:
+        """(JSON-able options, name → array of computed results) for a session file."""
+        return {}, {}
+
+    def restore_session(self, params: dict, arrays: dict) -> None:
+        """Show the results of :meth:`session_state` without recomputing."""

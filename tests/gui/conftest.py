@@ -36,6 +36,8 @@ def isolated_settings(tmp_path, monkeypatch):
     folder.mkdir()
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))            # autosaves, recovery
+    monkeypatch.setenv("NTK_DESKTOP_DATA_DIR", str(tmp_path / "data" / "ntk-desktop"))
     monkeypatch.delenv("NTK_MEMORY_BUDGET", raising=False)
     return folder
 

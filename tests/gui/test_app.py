@@ -15,8 +15,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--preset", "fig2"], "preset fig2 is not available yet"),
-    (["--preset", "fig3"], "preset fig3 is not available yet"),
     (["--preset", "fig9"], "unknown preset 'fig9'"),
     (["--screenshot", "/nonexistent-folder/x.png"], "folder does not exist"),
     (["--screenshot", "x.png", "--after", "-1"], "--after must be between"),

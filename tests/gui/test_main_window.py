@@ -54,7 +54,7 @@ def test_window_opens_with_its_panels(window):
     assert window.docks["kernel"].isVisible()
     assert window.active_panel is window.panel("kernel")
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
-    assert menus == ["File", "Run", "View", "Help"]
+    assert menus == ["File", "Run", "View", "Record", "Help"]
     assert window.act_run.shortcut() == QKeySequence(Qt.Key.Key_F5)
     assert window.act_stop.shortcut() == QKeySequence(Qt.Key.Key_Escape)
     assert not window.act_reset.shortcut().isEmpty()
