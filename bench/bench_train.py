@@ -13,7 +13,7 @@ import numpy as np
 
 import common  # noqa: F401
 from common import (GemmProbe, backends_for, base_parser, gemm_rate, header, inputs, load, med, paired, table,
-                    timeit, wait_quiet)
+                    wait_quiet)
 
 
 def main():

@@ -15,11 +15,19 @@
 Threading rule: one operation at a time per process (a module-level lock): Numba's parallel
 runtime must not be entered from several Python threads at once.  Run computations from one
 worker thread (the GUI's compute slot) — other threads wait on the lock.
+
+Thread pools: OpenBLAS (NumPy's products) and Numba (OpenMP) each keep worker threads that spin a
+while after a call; alternating between the two pools on a small machine costs milliseconds per
+switch (measured ≈ 4.5 ms on 2 cores, more than a 512² Gram product).  So a Numba pass whose work
+is small runs on the calling thread only (``numba.set_num_threads(1)``, which wakes no worker);
+only large passes — the analytic recursion, elementwise work on big arrays — use every thread.
+Only NumPy's BLAS is used (SciPy ships a second OpenBLAS with a third pool).
 """
 from __future__ import annotations
 
 import math
 import threading
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -30,13 +38,33 @@ from ..core.network import Architecture, Forward, Params, check_inputs
 from . import numba_kernels as nk
 from .base import Backend, BackendUnsupported, FeatureBlock, check_targets, loss_and_residual
 
-try:  # in-place C ← C + α·A·B; without SciPy the update goes through a temporary
-    from scipy.linalg import blas as _blas
-except Exception:  # pragma: no cover - SciPy is a dependency
-    _blas = None
-
 #: one compute slot for every Numba kernel of the process (see the module notes)
 _LOCK = threading.RLock()
+
+#: single-thread nanoseconds of work above which a Numba pass uses every thread (a switch between
+#: the BLAS and Numba thread pools costs a few milliseconds on a small machine)
+PARALLEL_MIN_WORK_NS = 4e6
+#: rough single-thread cost of one element of σ / σ' (ns)
+_ACT_COST = {"identity": 0.5, "relu": 0.5, "leaky_relu": 0.5}
+
+
+@contextmanager
+def _threads_for(work_ns: float):
+    """Run the Numba pass inside on one thread when it is small, else on all threads."""
+    n = 1 if work_ns < PARALLEL_MIN_WORK_NS else numba.config.NUMBA_NUM_THREADS
+    old = numba.get_num_threads()
+    if n == old:
+        yield
+        return
+    numba.set_num_threads(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
+
+
+def _act_work(arch, n_elements: int) -> float:
+    return n_elements * _ACT_COST.get(arch.nonlinearity.name, 10.0)
 
 
 def _empty(dt):
@@ -70,9 +98,10 @@ class NumbaBackend(Backend):
             for l in range(arch.depth):
                 a = h @ params.weights[l].T
                 hidden = l < arch.depth - 1
-                alpha = np.empty_like(a) if hidden else _empty(dt)
-                nk.bias_act(a, params.biases[l], 1.0 / math.sqrt(arch.widths[l]), arch.beta, act, slope,
-                            alpha, hidden)
+                alpha = np.empty_like(a) if hidden else a
+                with _threads_for(_act_work(arch, a.size) if hidden else a.size):
+                    nk.bias_act(a, params.biases[l], 1.0 / math.sqrt(arch.widths[l]), arch.beta, act, slope,
+                                alpha, hidden)
                 if not hidden:
                     return Forward(alphas, pre, a)
                 pre.append(a)
@@ -97,7 +126,8 @@ class NumbaBackend(Backend):
         for l in range(arch.depth - 1, 0, -1):
             W = params.weights[l]
             back = np.tile(W, (N, 1)) if d is None else d @ W   # δ^(L) = e_k: rows of W^(L-1)
-            nk.scale_deriv(back, pre[l - 1], 1.0 / math.sqrt(arch.widths[l]), act, slope, nL)
+            with _threads_for(_act_work(arch, back.size)):
+                nk.scale_deriv(back, pre[l - 1], 1.0 / math.sqrt(arch.widths[l]), act, slope, nL)
             out[l - 1] = back
             d = back
         return out
@@ -152,8 +182,9 @@ class NumbaBackend(Backend):
                 if l < L - 1:
                     y1 = d1[l][i0:i1]
                     np.matmul(y1, y1.T if sym else d2[l][j0:j1].T, out=D[l])
-            nk.acc_all1(theta.reshape(theta.shape[:2]), tile.r0, tile.c0, A, D,
-                        np.array([s[0] for s in scales], dtype=dt), np.array([s[1] for s in scales], dtype=dt))
+            with _threads_for(A.size + D.size):
+                nk.acc_all1(theta.reshape(theta.shape[:2]), tile.r0, tile.c0, A, D,
+                            np.array([s[0] for s in scales], dtype=dt), np.array([s[1] for s in scales], dtype=dt))
             return
         A = prepared.scratch("A", (r, c), dt)
         D = prepared.scratch("D", (r * nL, c * nL), dt) if L > 1 else _empty(dt)
@@ -165,8 +196,9 @@ class NumbaBackend(Backend):
             if has_delta:
                 y1 = d1[l][i0 * nL:i1 * nL]
                 np.matmul(y1, y1.T if sym else d2[l][j0 * nL:j1 * nL].T, out=D)
-            nk.acc_layer(theta, tile.r0, tile.c0, A, D if has_delta else A, dt.type(cw), dt.type(cb), has_delta,
-                         l == 0)
+            with _threads_for(2 * r * c * nL * nL):
+                nk.acc_layer(theta, tile.r0, tile.c0, A, D if has_delta else A, dt.type(cw), dt.type(cb),
+                             has_delta, l == 0)
 
     def _empirical_pair_bytes(self, arch, itemsize):
         nL = arch.n_out
@@ -178,7 +210,8 @@ class NumbaBackend(Backend):
         if full.ndim == 4 and full.shape[2] == 1:
             full = full.reshape(full.shape[:2])
         if full.ndim == 2:
-            nk.mirror_window(full, tile.r0, tile.r1, tile.c0, tile.c1)
+            with _threads_for(2.0 * (tile.r1 - tile.r0) * (tile.c1 - tile.c0)):
+                nk.mirror_window(full, tile.r0, tile.r1, tile.c0, tile.c1)
         else:
             super()._mirror(full, tile)
 
@@ -202,13 +235,15 @@ class NumbaBackend(Backend):
         x1 = state.X1[tile.r0:tile.r1]
         np.matmul(x1, x1.T if sym else state.X2[tile.c0:tile.c1].T, out=G)
         slope = arch.nonlinearity.slope or 0.0
-        nk.analytic_tile(G, state.aux1, state.aux2, tile.r0, tile.c0, T(1.0 / arch.n_in), T(arch.beta ** 2), T(slope), state.form,
-                         T(1.0 if arch.parametrization == "standard" else 0.0),
-                         T(1.0 if arch.beta > 0 else 0.0), state.widths, sym,
-                         nngp, ntk, state.C)
+        with _threads_for(3.0 * r * c * max(1, arch.depth - 1) / (2 if sym else 1)):
+            nk.analytic_tile(G, state.aux1, state.aux2, tile.r0, tile.c0, T(1.0 / arch.n_in),
+                             T(arch.beta ** 2), T(slope), state.form,
+                             T(1.0 if arch.parametrization == "standard" else 0.0),
+                             T(1.0 if arch.beta > 0 else 0.0), state.widths, sym, nngp, ntk, state.C)
         if sym:
-            nk.mirror_upper(nngp, tile.r0, r)
-            nk.mirror_upper(ntk, tile.r0, r)
+            with _threads_for(r * r):
+                nk.mirror_upper(nngp, tile.r0, r)
+                nk.mirror_upper(ntk, tile.r0, r)
 
     # -- gradient descent ---------------------------------------------------------------------------
     def gd_trainer(self, arch, params, X, Y, *, last_layer_only=False):
@@ -239,7 +274,8 @@ class _Prepared:
 
 class NumbaTrainer:
     """Full-batch GD with the parameters updated in place (see :class:`.numpy_backend.NumpyTrainer`
-    for the equations); the weight step is one BLAS ``gemm`` accumulating into W."""
+    for the equations).  The weight step is one product into a reused buffer, W += buffer (the
+    step's scalar folded into the small (N, n_{l+1}) factor)."""
 
     def __init__(self, backend: NumbaBackend, arch: Architecture, params: Params, X, Y, *,
                  last_layer_only: bool = False):
@@ -248,9 +284,7 @@ class NumbaTrainer:
         self.first = arch.depth - 1 if last_layer_only else 0
         self._params = params
         self.X, self.Y = check_targets(arch, X, Y, params.dtype)
-        for w in params.weights:
-            if not w.flags.c_contiguous:
-                raise BackendUnsupported("numba GD needs C-contiguous weights")
+        self._buffers = [None] * arch.depth
 
     def params(self) -> Params:
         return self._params
@@ -267,20 +301,17 @@ class NumbaTrainer:
                 scale = 1.0 / math.sqrt(arch.widths[l])
                 W = p.weights[l]
                 g_next = None
-                if l > self.first:
+                if l > self.first:  # with W^(l) before its step
                     g_next = g @ W
-                    nk.scale_deriv(g_next, fwd.pre[l - 1], scale, act, slope, 1)
+                    with _threads_for(_act_work(arch, g_next.size)):
+                        nk.scale_deriv(g_next, fwd.pre[l - 1], scale, act, slope, 1)
                 s_w, s_b = network.raw_step_scales(arch, l)
-                coef = -lr * s_w * scale
-                alpha = fwd.alphas[l]
-                if _blas is not None:
-                    gemm = _blas.sgemm if dt == np.float32 else _blas.dgemm
-                    # Wᵀ (Fortran view of W) ← Wᵀ + coef·αᵀ·g, in place
-                    res = gemm(coef, alpha.T, g.T, beta=1.0, c=W.T, trans_a=0, trans_b=1, overwrite_c=1)
-                    if not np.shares_memory(res, W):  # pragma: no cover - defensive
-                        W[...] = res.T
-                else:  # pragma: no cover
-                    W += dt.type(coef) * (g.T @ alpha)
-                p.biases[l] -= dt.type(lr * s_b * arch.beta) * g.sum(axis=0)
+                if self._buffers[l] is None:
+                    self._buffers[l] = np.empty_like(W)
+                buf = self._buffers[l]
+                np.matmul((g * dt.type(-lr * s_w * scale)).T, fwd.alphas[l], out=buf)
+                W += buf
+                if s_b != 0.0 and arch.beta > 0:
+                    p.biases[l] += dt.type(-lr * s_b * arch.beta) * g.sum(axis=0)
                 g = g_next
         return loss, fwd.output

@@ -72,24 +72,50 @@ def _deriv(x, act, slope):
 
 @njit(parallel=True, **_OPTS)
 def bias_act(a, bias, scale, beta, act, slope, alpha, write_act):
-    """In place a = scale·a + beta·bias (rows of a), and alpha = σ(a) when write_act."""
+    """In place a = scale·a + beta·bias (rows of a), and alpha = σ(a) when write_act (alpha must
+    have a's shape; pass a itself when not writing).  The nonlinearity is chosen outside the
+    inner loops, and relu / leaky_relu / identity are selects, so those loops vectorize."""
     n_rows, n = a.shape
     for i in prange(n_rows):
         for j in range(n):
-            v = scale * np.float64(a[i, j]) + beta * np.float64(bias[j])
-            a[i, j] = v
-            if write_act:
+            a[i, j] = scale * a[i, j] + beta * bias[j]
+        if not write_act:
+            continue
+        if act == 1:
+            for j in range(n):
+                v = a[i, j]
+                alpha[i, j] = v if v > 0.0 else v - v
+        elif act == 2:
+            for j in range(n):
+                v = a[i, j]
+                alpha[i, j] = v if v > 0.0 else v * slope
+        elif act == 0:
+            for j in range(n):
+                alpha[i, j] = a[i, j]
+        else:
+            for j in range(n):
                 alpha[i, j] = _act(np.float64(a[i, j]), act, slope)
 
 
 @njit(parallel=True, **_OPTS)
 def scale_deriv(back, pre, scale, act, slope, rows_per_sample):
-    """In place back[r] = scale·back[r] ⊙ σ'(pre[r // rows_per_sample])."""
+    """In place back[r] = scale·back[r] ⊙ σ'(pre[r // rows_per_sample]) (selects for the
+    piecewise-linear σ, so those loops vectorize)."""
     n_rows, n = back.shape
     for r in prange(n_rows):
         i = np.int64(r) // rows_per_sample
-        for j in range(n):
-            back[r, j] = scale * np.float64(back[r, j]) * _deriv(np.float64(pre[i, j]), act, slope)
+        if act == 1:
+            for j in range(n):
+                back[r, j] = scale * back[r, j] if pre[i, j] > 0.0 else 0.0
+        elif act == 2:
+            for j in range(n):
+                back[r, j] = scale * back[r, j] * (1.0 if pre[i, j] > 0.0 else slope)
+        elif act == 0:
+            for j in range(n):
+                back[r, j] = scale * back[r, j]
+        else:
+            for j in range(n):
+                back[r, j] = scale * np.float64(back[r, j]) * _deriv(np.float64(pre[i, j]), act, slope)
 
 
 @njit(parallel=True, **_OPTS)
@@ -154,7 +180,9 @@ def mirror_upper(a, r0, n):
     """In the square block a[r0:r0+n, r0:r0+n], copy the strict upper triangle onto the lower one."""
     bs = 64
     nb = (n + bs - 1) // bs
-    for bi in prange(nb):
+    for k in prange(nb):
+        # block rows interleaved from both ends: the triangle's work is shared evenly
+        bi = k // 2 if k % 2 == 0 else nb - 1 - k // 2
         i0 = bi * bs
         i1 = min(n, i0 + bs)
         for j0 in range(0, i1, bs):

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from ..core import analytic, network
 from ..core.network import Architecture, Params
 from .base import Backend, FeatureBlock, check_targets, loss_and_residual

@@ -43,9 +43,7 @@ def opencl_backend():
         dev = find_device(os.environ.get("NTK_TEST_OPENCL_DEVICE"))
     except NTKInputError as exc:
         pytest.skip(str(exc))
-    from ntk_desktop.backends.opencl import OpenCLBackend
-
-    return OpenCLBackend(dev)
+    return backends.select("opencl", dev.id).primary  # the instance select() hands out too
 
 
 @pytest.fixture(scope="session", params=["numpy", "numba", "opencl"])

@@ -43,7 +43,10 @@ class OpenCLBackend(Backend):
         self._cl = cl
         self.dev = dev
         self.device = f"{dev.name} [{dev.platform_name}, {dev.type}, {dev.id}]"
-        self.programs = ProgramCache(dev)
+        with dev.lock:
+            if dev.programs is None:  # built once per (device, options), whichever instance asks
+                dev.programs = ProgramCache(dev)
+        self.programs = dev.programs
         self.tiles = self.programs.tiles
         # work-group tiles must line up with symmetric blocks: blocks are multiples of the tile
         self.default_max_block = 2048 if dev.type == "GPU" else 1024

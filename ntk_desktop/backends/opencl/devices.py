@@ -51,6 +51,8 @@ class DeviceInfo:
     context: object = field(default=None, repr=False)
     queue: object = field(default=None, repr=False)
     lock: object = field(default_factory=threading.RLock, repr=False)
+    #: the device's :class:`~.programs.ProgramCache`, shared by every backend instance on it
+    programs: object = field(default=None, repr=False)
 
     @property
     def id(self) -> str:
