@@ -120,6 +120,7 @@ def run(args) -> int:
     save_npz_atomic(out, arrays)
     if not args.quiet:
         shape = arrays["ntk"].shape
-        print(f"wrote {out}: {args.kind} ntk {shape} for {arch.describe()} "
-              f"[{getattr(backend, 'name', 'numpy')}]", file=sys.stdout)
+        op = "analytic_kernels" if args.kind == "analytic" else "empirical_ntk"
+        used = getattr(backend, "last_used", {}).get(op, getattr(backend, "name", "numpy"))
+        print(f"wrote {out}: {args.kind} ntk {shape} for {arch.describe()} [{used}]", file=sys.stdout)
     return 0
