@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ._resources import resource_path
+from .atomic import atomic_open
 
 APP_ID = "ntk-desktop"
 ICON_SIZES = (64, 256)
@@ -41,9 +42,8 @@ def install_desktop_entry(base: Path | None = None) -> list:
             line = f"Exec={launcher_command()} %f"
         lines.append(line)
     target = apps / f"{APP_ID}.desktop"
-    tmp = target.with_suffix(".desktop.part")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    with atomic_open(target, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
     written.append(target)
     for size in ICON_SIZES:
         icon_dir = base / "icons" / "hicolor" / f"{size}x{size}" / "apps"

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
 
+from ..atomic import atomic_open
 from ..errors import NTKInputError
 from .activations import Nonlinearity, get_nonlinearity
 
@@ -309,21 +309,6 @@ def widths_of(params: Params) -> tuple:
     return (params.weights[0].shape[1], *[w.shape[0] for w in params.weights])
 
 
-def _current_umask() -> int:
-    """The process umask, read without changing it where the OS allows (other threads may be
-    creating files); otherwise by the classic set-and-restore."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def save_npz_atomic(path, arrays: dict, *, add_suffix: bool = True) -> str:
     """np.savez to a temporary file in the target directory, then an atomic rename.
 
@@ -332,22 +317,6 @@ def save_npz_atomic(path, arrays: dict, *, add_suffix: bool = True) -> str:
     path = os.fspath(path)
     if add_suffix and not path.endswith(".npz"):
         path += ".npz"
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise NTKInputError(f"output directory does not exist: {directory}")
-    fd, tmp = tempfile.mkstemp(prefix=".ntk-", suffix=".npz.part", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp creates 0600 files; give the result the permissions a plain open() would
-        os.chmod(tmp, 0o666 & ~_current_umask())
-        os.replace(tmp, path)
-        return path
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+    return path

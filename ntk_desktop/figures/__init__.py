@@ -19,7 +19,7 @@ from ..core.network import save_npz_atomic
 from ..errors import NTKInputError
 from . import fig1, fig2, fig3
 from .common import Check, FigureResult
-from .plotting import PLOTTERS, set_default_mode
+from .plotting import PLOTTERS
 from .report import write_report
 
 FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3}
@@ -65,7 +65,6 @@ def write_outputs(result: FigureResult, out_dir) -> dict:
              "report_json": os.path.join(out_dir, f"{name}_report.json"),
              "report_md": os.path.join(out_dir, f"{name}_report.md")}
     save_npz_atomic(files["data"], result.arrays)
-    set_default_mode(files["data"])     # save_npz_atomic leaves mkstemp's 0600
     PLOTTERS[name](result, files["figure"])
     write_report(result, out_dir, {k: os.path.basename(v) for k, v in files.items()})
     return files

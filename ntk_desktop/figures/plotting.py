@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 
 import numpy as np
+
+from ..atomic import atomic_open
 
 DPI = 160
 
@@ -45,31 +46,9 @@ def _figure(width, height):
 def _save(fig, path) -> str:
     """Write the PNG atomically (a temporary file in the same folder, then a rename)."""
     path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".ntk-", suffix=".png.part", dir=d)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=DPI)
-        os.replace(tmp, path)
-        set_default_mode(path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_open(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=DPI)
     return path
-
-
-def set_default_mode(path) -> None:
-    """Give a file written through ``tempfile.mkstemp`` (mode 0600) the permissions an ordinary
-    ``open`` would (0666 minus the umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(path, 0o666 & ~umask)
-    except OSError:
-        pass
 
 
 def _angle_axis(ax):

@@ -5,30 +5,18 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 
 import numpy as np
 
 from .. import __version__
 from .common import FigureResult, _jsonable, fmt
-from .plotting import set_default_mode
+from ..atomic import atomic_open
 
 
 def _write_text(path, text: str) -> str:
     path = os.fspath(path)
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".ntk-", suffix=".part", dir=d)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-        set_default_mode(path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
     return path
 
 

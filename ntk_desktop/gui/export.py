@@ -7,12 +7,12 @@ Export session data….
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Dict
 
 import numpy as np
 import pyqtgraph as pg
 
+from ..atomic import atomic_path
 from ..errors import NTKInputError
 
 IMAGE_FORMATS = (".png", ".svg")
@@ -21,25 +21,12 @@ DEFAULT_WIDTH = 1920
 
 
 def _atomic(path: str, write) -> str:
-    """``write(tmp_path)`` then rename onto ``path``."""
+    """``write(tmp_path)`` then rename onto ``path`` (see :mod:`ntk_desktop.atomic`)."""
     path = os.path.abspath(os.fspath(path))
-    folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        raise NTKInputError(f"output folder does not exist: {folder}")
-    ext = os.path.splitext(path)[1]
-    fd, tmp = tempfile.mkstemp(prefix=".ntk-export-", suffix=ext, dir=folder)
-    os.close(fd)
-    try:
+    with atomic_path(path, prefix=".ntk-export-") as tmp:
         write(tmp)
         if not os.path.exists(tmp) or os.path.getsize(tmp) == 0:
             raise NTKInputError(f"could not write {path}")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return path
 
 

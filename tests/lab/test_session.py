@@ -74,3 +74,22 @@ def test_newer_and_foreign_files_are_refused(tmp_path):
         np.savez(fh, x=np.ones(3))
     with pytest.raises(NTKInputError, match="not an NTK Desktop session"):
         load_session(foreign)
+
+
+def test_atomic_open_replaces_only_on_success(tmp_path):
+    from ntk_desktop.atomic import atomic_open
+
+    target = tmp_path / "notes.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_open(target, "w", encoding="utf-8") as fh:
+            fh.write("half")
+            raise RuntimeError("crash")
+    assert target.read_text() == "old"
+    with atomic_open(target, "w", encoding="utf-8") as fh:
+        fh.write("new")
+    assert target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    with pytest.raises(NTKInputError, match="does not exist"):
+        with atomic_open(tmp_path / "missing" / "x.txt"):
+            pass
