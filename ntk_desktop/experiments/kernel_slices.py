@@ -34,19 +34,14 @@ from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
-from ..core.activations import NAMES
 from ..core.analytic import analytic_kernels
 from ..core.memory import check_budget, estimate_analytic, estimate_empirical
-from ..core.network import PARAMETRIZATIONS, Architecture, init_params
+from ..core.network import Architecture, init_params
 from ..errors import NTKInputError
+from ._validate import MAX_DEPTH, MAX_INITS, MAX_SEED, MAX_WIDTH, MAX_WIDTHS, integer, validate_network  # noqa: F401
 
 #: limits of a request (the GUI's widgets use the same numbers)
-MAX_DEPTH = 20
-MAX_WIDTHS = 6          # curves of distinct widths in one plot
-MAX_WIDTH = 100_000     # per hidden layer; the memory budget usually refuses earlier
-MAX_INITS = 100
 MIN_ANGLES, MAX_ANGLES = 8, 4096
-MAX_SEED = 2 ** 31 - 1
 
 #: the fixed input x0 = (1, 0): γ = 0 on the angle axis
 X0 = np.array([[1.0, 0.0]])
@@ -79,37 +74,9 @@ class KernelSliceRequest:
     memory_budget: Optional[int] = None  # bytes; None: $NTK_MEMORY_BUDGET or half the free RAM
 
     def __post_init__(self):
-        def integer(name, value, lo, hi):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                if not (isinstance(value, (float, np.floating)) and float(value).is_integer()):
-                    raise NTKInputError(f"{name} must be an integer (got {value!r})")
-            value = int(value)
-            if not lo <= value <= hi:
-                raise NTKInputError(f"{name} must be between {lo} and {hi} (got {value})")
-            return value
-
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
-        set_("depth", integer("depth", self.depth, 1, MAX_DEPTH))
-        widths = self.widths
-        if isinstance(widths, (int, np.integer)):
-            widths = (widths,)
-        try:
-            widths = tuple(widths)
-        except TypeError:
-            raise NTKInputError(f"widths must be a list of integers (got {self.widths!r})") from None
-        if not 1 <= len(widths) <= MAX_WIDTHS:
-            raise NTKInputError(f"give between 1 and {MAX_WIDTHS} widths (got {len(widths)})")
-        widths = tuple(integer("width", w, 1, MAX_WIDTH) for w in widths)
-        if len(set(widths)) != len(widths):
-            raise NTKInputError(f"widths must be distinct (got {', '.join(map(str, widths))})")
-        set_("widths", widths)
-        set_("n_init", integer("number of initializations", self.n_init, 1, MAX_INITS))
-        set_("seed", integer("seed", self.seed, 0, MAX_SEED))
+        validate_network(self)
         set_("n_angles", integer("number of angles", self.n_angles, MIN_ANGLES, MAX_ANGLES))
-        if self.nonlinearity not in NAMES:
-            raise NTKInputError(f"unknown nonlinearity {self.nonlinearity!r}; choose one of {', '.join(NAMES)}")
-        if self.parametrization not in PARAMETRIZATIONS:
-            raise NTKInputError(f"unknown parametrization {self.parametrization!r}; choose ntk or standard")
         if not isinstance(self.backend, str) or not self.backend.strip():
             raise NTKInputError(f"backend must be a name such as auto or numpy (got {self.backend!r})")
         set_("show_nngp", bool(self.show_nngp))
@@ -123,7 +90,7 @@ class KernelSliceRequest:
         set_("beta", beta)
         set_("slope", slope)
         # the library checks the rest (β ≥ 0 and finite, the slope): build one architecture now
-        self.architecture(widths[0])
+        self.architecture(self.widths[0])
 
     def architecture(self, width: int) -> Architecture:
         """The network for one curve family: 2 inputs, ``depth - 1`` hidden layers of ``width``, 1 output."""

@@ -25,16 +25,15 @@ from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
-from ..core.activations import NAMES
 from ..core.analytic import analytic_kernels
 from ..core.memory import check_budget, estimate_analytic
-from ..core.network import PARAMETRIZATIONS, Architecture, apply, init_params
+from ..core.network import Architecture, apply, init_params
 from ..core.spectral import decompose, kernel_pca
 from ..core.training import estimate_training, max_stable_lr, train_iter
 from ..data.mnist import N_PIXELS, SIDE, mnist_subset
 from ..errors import NTKInputError
 from . import leave_a_core_for_the_gui
-from .kernel_slices import MAX_DEPTH, MAX_INITS, MAX_SEED, MAX_WIDTH, MAX_WIDTHS
+from ._validate import MAX_SEED, integer, validate_network
 
 MIN_DIGITS, MAX_DIGITS = 10, 2048
 MAX_STEPS = 20_000
@@ -72,39 +71,13 @@ class MnistRequest:
     memory_budget: Optional[int] = None
 
     def __post_init__(self):
-        def integer(name, value, lo, hi):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                if not (isinstance(value, (float, np.floating)) and float(value).is_integer()):
-                    raise NTKInputError(f"{name} must be an integer (got {value!r})")
-            value = int(value)
-            if not lo <= value <= hi:
-                raise NTKInputError(f"{name} must be between {lo} and {hi} (got {value})")
-            return value
-
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
-        set_("depth", integer("depth", self.depth, 1, MAX_DEPTH))
-        widths = (self.widths,) if isinstance(self.widths, (int, np.integer)) else self.widths
-        try:
-            widths = tuple(widths)
-        except TypeError:
-            raise NTKInputError(f"widths must be a list of integers (got {self.widths!r})") from None
-        if not 1 <= len(widths) <= MAX_WIDTHS:
-            raise NTKInputError(f"give between 1 and {MAX_WIDTHS} widths (got {len(widths)})")
-        widths = tuple(integer("width", w, 1, MAX_WIDTH) for w in widths)
-        if len(set(widths)) != len(widths):
-            raise NTKInputError(f"widths must be distinct (got {', '.join(map(str, widths))})")
-        set_("widths", widths)
-        set_("n_init", integer("number of initializations", self.n_init, 1, MAX_INITS))
-        set_("seed", integer("seed", self.seed, 0, MAX_SEED))
+        validate_network(self)
         set_("n_digits", integer("number of digits", self.n_digits, MIN_DIGITS, MAX_DIGITS))
         set_("data_seed", integer("data seed", self.data_seed, 0, MAX_SEED))
         set_("component", integer("component", self.component, 1, self.n_digits))
         set_("steps", integer("steps", self.steps, 0, MAX_STEPS))
         set_("n_images", integer("number of eigenfunction images", self.n_images, 1, MAX_IMAGES))
-        if self.nonlinearity not in NAMES:
-            raise NTKInputError(f"unknown nonlinearity {self.nonlinearity!r}; choose one of {', '.join(NAMES)}")
-        if self.parametrization not in PARAMETRIZATIONS:
-            raise NTKInputError(f"unknown parametrization {self.parametrization!r}; choose ntk or standard")
         try:
             lr, amp, beta = float(self.lr), float(self.amplitude), float(self.beta)
             slope = None if self.slope is None else float(self.slope)
@@ -121,7 +94,7 @@ class MnistRequest:
         set_("train", bool(self.train))
         if self.memory_budget is not None:
             set_("memory_budget", integer("memory budget", self.memory_budget, 1, 2 ** 62))
-        self.architecture(widths[0])
+        self.architecture(self.widths[0])
 
     @property
     def n_nets(self) -> int:

@@ -34,16 +34,15 @@ from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
-from ..core.activations import NAMES
 from ..core.analytic import analytic_kernels
 from ..core.memory import check_budget, estimate_analytic
-from ..core.network import PARAMETRIZATIONS, Architecture
+from ..core.network import Architecture
 from ..core.predict import predict_gd
 from ..core.training import estimate_training, max_stable_lr, train_iter
 from ..data.synthetic import circle_points, circle_slice, figure2_training_set, product_target
 from ..errors import NTKInputError
 from . import leave_a_core_for_the_gui
-from .kernel_slices import MAX_DEPTH, MAX_INITS, MAX_SEED, MAX_WIDTH, MAX_WIDTHS
+from ._validate import MAX_SEED, integer, validate_network
 
 DATASETS = ("figure2", "random")
 MAX_STEPS = 100_000
@@ -86,30 +85,8 @@ class TrainingRequest:
     memory_budget: Optional[int] = None
 
     def __post_init__(self):
-        def integer(name, value, lo, hi):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                if not (isinstance(value, (float, np.floating)) and float(value).is_integer()):
-                    raise NTKInputError(f"{name} must be an integer (got {value!r})")
-            value = int(value)
-            if not lo <= value <= hi:
-                raise NTKInputError(f"{name} must be between {lo} and {hi} (got {value})")
-            return value
-
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
-        set_("depth", integer("depth", self.depth, 1, MAX_DEPTH))
-        widths = (self.widths,) if isinstance(self.widths, (int, np.integer)) else self.widths
-        try:
-            widths = tuple(widths)
-        except TypeError:
-            raise NTKInputError(f"widths must be a list of integers (got {self.widths!r})") from None
-        if not 1 <= len(widths) <= MAX_WIDTHS:
-            raise NTKInputError(f"give between 1 and {MAX_WIDTHS} widths (got {len(widths)})")
-        widths = tuple(integer("width", w, 1, MAX_WIDTH) for w in widths)
-        if len(set(widths)) != len(widths):
-            raise NTKInputError(f"widths must be distinct (got {', '.join(map(str, widths))})")
-        set_("widths", widths)
-        set_("n_init", integer("number of initializations", self.n_init, 1, MAX_INITS))
-        set_("seed", integer("seed", self.seed, 0, MAX_SEED))
+        validate_network(self)
         set_("steps", integer("steps", self.steps, 1, MAX_STEPS))
         set_("record_every", integer("record interval", self.record_every, 1, MAX_STEPS))
         set_("n_points", integer("number of training points", self.n_points, 1, MAX_POINTS))
@@ -117,10 +94,6 @@ class TrainingRequest:
         set_("n_angles", integer("number of angles", self.n_angles, MIN_ANGLES, MAX_ANGLES))
         if self.dataset not in DATASETS:
             raise NTKInputError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
-        if self.nonlinearity not in NAMES:
-            raise NTKInputError(f"unknown nonlinearity {self.nonlinearity!r}; choose one of {', '.join(NAMES)}")
-        if self.parametrization not in PARAMETRIZATIONS:
-            raise NTKInputError(f"unknown parametrization {self.parametrization!r}; choose ntk or standard")
         try:
             lr = float(self.lr)
             beta = float(self.beta)
@@ -135,7 +108,7 @@ class TrainingRequest:
         set_("linearized", bool(self.linearized))
         if self.memory_budget is not None:
             set_("memory_budget", integer("memory budget", self.memory_budget, 1, 2 ** 62))
-        self.architecture(widths[0])      # the library checks β, the slope
+        self.architecture(self.widths[0])      # the library checks β, the slope
         n_records = -(-self.steps // self.record_every) + 1
         if n_records > MAX_RECORDS:
             raise NTKInputError(f"{self.steps} steps recorded every {self.record_every} are {n_records} records, "
