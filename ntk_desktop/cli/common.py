@@ -36,6 +36,14 @@ def add_architecture_options(p, *, default_width: int = 1000) -> None:
     p.set_defaults(_default_width=default_width)
 
 
+def add_output_options(p, what: str) -> None:
+    """``--memory-budget``, ``--out`` (an npz) and ``--quiet``, shared by the computing commands."""
+    p.add_argument("--memory-budget", default=None,
+                   help=f"refuse {what} needing more memory than this (e.g. 8GB); default half the free RAM")
+    p.add_argument("--out", required=True, help="output npz")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+
+
 def parse_widths(text):
     if text is None:
         return None

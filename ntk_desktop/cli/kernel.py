@@ -8,10 +8,10 @@ import numpy as np
 from ..core.analytic import check_method
 from ..core.empirical import mc_empirical_ntk
 from ..core.memory import check_budget, estimate_analytic, estimate_empirical, memory_budget
-from ..core.network import check_dtype, check_inputs, init_params, load_params, save_params, widths_of
+from ..core.network import check_dtype, init_params, load_params, save_params, widths_of
 from ..core.network import save_npz_atomic
 from ..errors import NTKInputError
-from .common import add_architecture_options, architecture_from_args, check_out_path, load_inputs
+from .common import add_output_options, add_architecture_options, architecture_from_args, check_out_path, load_inputs
 
 
 def add_parser(sub):
@@ -36,10 +36,7 @@ def add_parser(sub):
                    help="analytic expectations: auto (closed forms where they exist), closed, quadrature")
     p.add_argument("--backend", default=None, help="compute backend: auto, numpy, numba, opencl")
     p.add_argument("--device", default=None, help="OpenCL device (index or name part)")
-    p.add_argument("--memory-budget", default=None,
-                   help="refuse kernels needing more memory than this (e.g. 8GB); default half the free RAM")
-    p.add_argument("--out", required=True, help="output npz")
-    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    add_output_options(p, "kernels")
     return p
 
 

@@ -12,7 +12,7 @@ from ..core.memory import check_budget, estimate_analytic, estimate_empirical, m
 from ..core.network import check_dtype, init_params, load_params, save_npz_atomic, widths_of
 from ..core.spectral import flatten_kernel, kernel_pca
 from ..errors import NTKInputError
-from .common import add_architecture_options, architecture_from_args, check_out_path, load_inputs
+from .common import add_output_options, add_architecture_options, architecture_from_args, check_out_path, load_inputs
 
 DESCRIPTION = """\
 Kernel PCA of the NTK on the inputs: the eigenpairs of Θ(X,X)/N, largest first.  The
@@ -49,10 +49,7 @@ def add_parser(sub):
                    help="precision of the empirical kernel")
     p.add_argument("--method", default="auto",
                    help="analytic expectations: auto (closed forms where they exist), closed, quadrature")
-    p.add_argument("--memory-budget", default=None,
-                   help="refuse kernels needing more memory than this (e.g. 8GB); default half the free RAM")
-    p.add_argument("--out", required=True, help="output npz")
-    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    add_output_options(p, "kernels")
     return p
 
 

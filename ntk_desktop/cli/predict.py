@@ -12,7 +12,7 @@ from ..core.network import save_npz_atomic
 from ..core.predict import estimate_predict, parse_times, predict_network
 from ..core.training import check_targets
 from ..errors import NTKInputError
-from .common import add_architecture_options, architecture_from_args, check_out_path, load_array, load_inputs
+from .common import add_output_options, add_architecture_options, architecture_from_args, check_out_path, load_array, load_inputs
 
 DESCRIPTION = """\
 Predict the infinite-width network after training for each time t on the least-squares cost
@@ -45,10 +45,7 @@ def add_parser(sub):
                    help="analytic expectations: auto (closed forms where they exist), closed, quadrature")
     p.add_argument("--rtol", type=float, default=None,
                    help="eigenvalues of Θ(X,X) ≤ rtol·λ_max count as zero (default N × machine epsilon)")
-    p.add_argument("--memory-budget", default=None,
-                   help="refuse predictions needing more memory than this (e.g. 8GB); default half the free RAM")
-    p.add_argument("--out", required=True, help="output npz")
-    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    add_output_options(p, "predictions")
     return p
 
 

@@ -11,7 +11,7 @@ from ..core.memory import check_budget, memory_budget
 from ..core.network import check_dtype, load_params, save_npz_atomic, widths_of
 from ..core.training import check_targets, estimate_training, train
 from ..errors import NTKInputError
-from .common import add_architecture_options, architecture_from_args, check_out_path, load_array, load_inputs
+from .common import add_output_options, add_architecture_options, architecture_from_args, check_out_path, load_array, load_inputs
 
 #: exit status of a run that diverged (the output file is still written)
 EXIT_DIVERGED = 3
@@ -74,10 +74,7 @@ def add_parser(sub):
                    help="skip computing the stability bound 2N/λ_max at initialization")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                    help="precision of the network (default float64)")
-    p.add_argument("--memory-budget", default=None,
-                   help="refuse runs needing more memory than this (e.g. 8GB); default half the free RAM")
-    p.add_argument("--out", required=True, help="output npz")
-    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    add_output_options(p, "runs")
     return p
 
 

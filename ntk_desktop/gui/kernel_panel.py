@@ -143,11 +143,7 @@ class KernelPanel(Panel):
             item.setVisible(False)
             self.plot.addItem(item)
 
-        self.hint = QLabel(HINT, self.plot_widget)
-        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.hint.setWordWrap(True)
-        self.hint.setStyleSheet("QLabel { color: #333; background: rgba(255,255,255,220); "
-                                "border: 1px solid #bbb; border-radius: 6px; padding: 10px; font-size: 14pt; }")
+        self.make_hint(HINT, self.plot_widget)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -304,16 +300,6 @@ class KernelPanel(Panel):
         self._redraw()
 
     # ------------------------------------------------------------------ drawing
-    def resizeEvent(self, event):
-        super().resizeEvent(event)
-        self._place_hint()
-
-    def _place_hint(self):
-        w = min(560, max(200, self.plot_widget.width() - 80))
-        self.hint.setFixedWidth(w)
-        self.hint.adjustSize()
-        self.hint.move((self.plot_widget.width() - w) // 2, max(10, self.plot_widget.height() // 3))
-
     def _redraw(self, *_):
         snap = self._snapshot
         self.hint.setVisible(snap is None)

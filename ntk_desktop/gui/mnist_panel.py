@@ -18,7 +18,6 @@ rerun the job.
 """
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import numpy as np
@@ -171,11 +170,7 @@ class MnistPanel(Panel):
             item.setVisible(False)
             plot.addItem(item)
 
-        self.hint = QLabel(HINT, self.scatter_widget)
-        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.hint.setWordWrap(True)
-        self.hint.setStyleSheet("QLabel { color: #333; background: rgba(255,255,255,220); "
-                                "border: 1px solid #bbb; border-radius: 6px; padding: 10px; font-size: 14pt; }")
+        self.make_hint(HINT, self.scatter_widget, max_width=460, margin=40)
 
         grid = QGridLayout()
         grid.setSpacing(2)
@@ -296,16 +291,6 @@ class MnistPanel(Panel):
             self.show_snapshot(snap)
 
     # ------------------------------------------------------------------ drawing
-    def resizeEvent(self, event):
-        super().resizeEvent(event)
-        self._place_hint()
-
-    def _place_hint(self):
-        w = min(460, max(200, self.scatter_widget.width() - 40))
-        self.hint.setFixedWidth(w)
-        self.hint.adjustSize()
-        self.hint.move((self.scatter_widget.width() - w) // 2, max(10, self.scatter_widget.height() // 3))
-
     def _redraw(self, *_):
         snap = self._snapshot
         self.hint.setVisible(snap is None)

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator, Optional
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QWidget
 
 from .params_panel import NetworkParams
 
@@ -42,6 +42,32 @@ class Panel(QWidget):
     job: Callable[[Any], Iterator[Any]]
 
     requestChanged = Signal()
+
+    #: the "press Run" label shown over a plot before the first result (see :meth:`make_hint`)
+    hint: Optional[QLabel] = None
+
+    def make_hint(self, text: str, host: QWidget, *, max_width: int = 560, margin: int = 80) -> QLabel:
+        """Create the centred hint label over ``host``; the base class keeps it placed on resize."""
+        self.hint = QLabel(text, host)
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("QLabel { color: #333; background: rgba(255,255,255,220); "
+                                "border: 1px solid #bbb; border-radius: 6px; padding: 10px; font-size: 14pt; }")
+        self._hint_geometry = (host, max_width, margin)
+        return self.hint
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._place_hint()
+
+    def _place_hint(self):
+        if self.hint is None:
+            return
+        host, max_width, margin = self._hint_geometry
+        w = min(max_width, max(200, host.width() - margin))
+        self.hint.setFixedWidth(w)
+        self.hint.adjustSize()
+        self.hint.move((host.width() - w) // 2, max(10, host.height() // 3))
 
     def make_request(self, params: NetworkParams) -> Any:
         raise NotImplementedError

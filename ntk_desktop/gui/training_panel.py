@@ -201,11 +201,7 @@ class TrainingPanel(Panel):
             plot.addItem(item)
         self.width_items = [_WidthItems(self, k) for k in range(MAX_WIDTHS)]
 
-        self.hint = QLabel(HINT, self.fn_widget)
-        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.hint.setWordWrap(True)
-        self.hint.setStyleSheet("QLabel { color: #333; background: rgba(255,255,255,220); "
-                                "border: 1px solid #bbb; border-radius: 6px; padding: 10px; font-size: 14pt; }")
+        self.make_hint(HINT, self.fn_widget)
 
         bottom = QHBoxLayout()
         bottom.setSpacing(2)
@@ -350,16 +346,6 @@ class TrainingPanel(Panel):
             self.show_snapshot(snap)
 
     # ------------------------------------------------------------------ drawing
-    def resizeEvent(self, event):
-        super().resizeEvent(event)
-        self._place_hint()
-
-    def _place_hint(self):
-        w = min(560, max(200, self.fn_widget.width() - 80))
-        self.hint.setFixedWidth(w)
-        self.hint.adjustSize()
-        self.hint.move((self.fn_widget.width() - w) // 2, max(10, self.fn_widget.height() // 3))
-
     def _redraw(self, *_):
         snap = self._snapshot
         self.hint.setVisible(snap is None)
