@@ -442,7 +442,8 @@ def train_iter(arch: Architecture, X, Y, *, X_test=None, params: Optional[Params
                record_every: int = 1, ntk_inputs=None, linearized: bool = False,
                train_last_layer_only: bool = False, divergence_factor: float = 1e6,
                check_stability: bool = True, progress: Progress = None,
-               cancel: Cancel = None) -> Iterator[Snapshot]:
+               cancel: Cancel = None, test_when: Optional[Callable[[], bool]] = None,
+               backend: str = "numpy") -> Iterator[Snapshot]:
     """Gradient descent on C = 1/(2N) Σ ||f(x_i) − y_i||², yielding :class:`Snapshot` objects.
 
     Parameters come from ``params`` (copied, cast to ``dtype``) or ``init_params(arch, seed,
@@ -458,7 +459,20 @@ def train_iter(arch: Architecture, X, Y, *, X_test=None, params: Optional[Params
     * ``cancel()`` returns True, or ``progress`` raises :class:`~ntk_desktop.errors.Cancelled`
       (both are checked every step): final snapshot with status "cancelled".
 
-    ``progress(done, total)`` is called after every step.  With ``check_stability`` the bound
+    ``progress(done, total)`` is called after every step.  ``test_when``: when given, the
+    outputs on ``X_test`` (``f_test``, ``f_lin_test``, ``lin_gap_test``) are computed at a
+    record only if ``test_when()`` returns True (and always at the last one); elsewhere they are
+    None — for a viewer that shows only the latest f on many test points, which can cost more
+    than the steps between two records.
+
+    ``backend``: ``"numpy"`` (the reference: every step here) or ``"auto"``/``"numba"``: with
+    at most :data:`SMALL_BATCH` training points and no linearized model, every step runs in
+    :mod:`ntk_desktop.backends.numba_train` — the same step and stop tests, in place, in calls
+    that release the GIL (a step on few points is a few matrix–vector products that otherwise
+    make ~80 NumPy calls; next to a GUI thread each waits for the GIL).  A step whose tests
+    fail there is taken (or ends the run) here, with the reference's tests and messages.
+    Cancellation is then checked between compiled chunks of at most :data:`CHUNK_WORK`
+    parameter updates.  With ``check_stability`` the bound
     :func:`stable_lr_bound` is computed at θ0 (in ``Snapshot.max_stable_lr``) and a warning is
     added to ``Snapshot.warnings`` when ``lr`` exceeds it.
     """
@@ -500,17 +514,28 @@ def train_iter(arch: Architecture, X, Y, *, X_test=None, params: Optional[Params
 
     state = _RunState()
     buffers: list = [None] * arch.depth    # outer-product scratch, one per layer
+    fast = _fast_stepper(backend, arch, params, X, Y_dt, lr, last_only, lin is not None)
+    max_chunk = max(1, int(CHUNK_WORK // max(1, arch.n_params)))
     k = 0
     while True:
         with np.errstate(over="ignore", invalid="ignore"):
-            f, feats, loss, f_lin, lin_loss, status, message = _evaluate(
-                arch, params, X, Yd, lin, last_only, state, k, lr, divergence_factor)
+            fast_step = False
+            if fast is not None:   # the compiled forward pass; any stop test failing → the path below
+                code, loss = fast.forward(state.loss0 if state.loss0 is not None else 0.0, divergence_factor)
+                fast_step = code == 0
+            if fast_step:
+                f, feats, f_lin, lin_loss, status, message = fast.output.copy(), None, None, None, "running", ""
+                if state.loss0 is None:
+                    state.loss0 = loss
+            else:
+                f, feats, loss, f_lin, lin_loss, status, message = _evaluate(
+                    arch, params, X, Yd, lin, last_only, state, k, lr, divergence_factor)
             if status == "running" and k > 0 and cancel is not None and cancel():
                 status, message = "cancelled", f"cancelled at step {k} (t={k * lr:g})"
             if status == "running" and k == steps:
                 status, message = "ok", f"trained {steps} steps to t={steps * lr:g}"
             gs = lin_gs = None
-            if status == "running":
+            if status == "running" and not fast_step:
                 # the step's back-propagated factors (and the linearized model's), computed
                 # before the state is recorded so that a non-finite step ends the run here
                 gs = _backprop(arch, params, feats, (f - Y_dt) * inv_n, last_only)
@@ -523,22 +548,63 @@ def train_iter(arch: Architecture, X, Y, *, X_test=None, params: Optional[Params
             terminal = status != "running"
             snap = None
             if terminal or k % record_every == 0:
-                snap = _snapshot(arch, params, k, lr, loss, f, f_lin, lin_loss, Xt, Xn, lin, last_only,
+                with_test = Xt is not None and (terminal or test_when is None or bool(test_when()))
+                snap = _snapshot(arch, params, k, lr, loss, f, f_lin, lin_loss, Xt if with_test else None, Xn,
+                                 lin, last_only,
                                  state, status, message, terminal, tuple(warnings), bound)
         if snap is not None:
             yield snap
         if terminal:
             return
         with np.errstate(over="ignore", invalid="ignore"):
-            _descend(arch, params, feats, gs, lr, buffers)
-            if lin_gs is not None:
-                _descend(arch, lin[3], lin[1], lin_gs, lr, buffers)
+            if fast_step:
+                fast.step()
+            else:
+                _descend(arch, params, feats, gs, lr, buffers)
+                if lin_gs is not None:
+                    _descend(arch, lin[3], lin[1], lin_gs, lr, buffers)
         k += 1
         if progress is not None:
             try:
                 progress(k, steps)
             except Cancelled:
                 cancel = _always_cancel
+        # the steps before the next record (or the last step), compiled, in chunks
+        while fast is not None and not (cancel is not None and cancel()):
+            n = min(steps - k, -k % record_every, max_chunk)
+            if n <= 0:
+                break
+            done, code = fast.run(n, state.loss0, divergence_factor)
+            for _ in range(done):
+                k += 1
+                if progress is not None:
+                    try:
+                        progress(k, steps)
+                    except Cancelled:
+                        cancel = _always_cancel
+            if code != 0:        # step k is taken, or the run stopped, by the NumPy path above
+                break
+
+
+#: the most training points for which ``train_iter(backend="auto")`` uses compiled steps
+SMALL_BATCH = 32
+#: parameter updates per compiled call between records (bounds the time between cancellation
+#: checks to a few tens of milliseconds)
+CHUNK_WORK = 5e7
+BACKENDS = ("numpy", "auto", "numba")
+
+
+def _fast_stepper(backend, arch, params, X, Y, lr, last_only, linearized):
+    """The compiled small-batch stepper for this run, or None (NumPy steps)."""
+    if backend not in BACKENDS:
+        raise NTKInputError(f"unknown training backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "numpy" or linearized or len(X) > SMALL_BATCH:
+        return None
+    try:
+        from ..backends.numba_train import small_batch_stepper
+    except Exception:                    # pragma: no cover - numba missing or broken
+        return None
+    return small_batch_stepper(arch, params, X, Y, lr, _first_trained_layer(arch, last_only))
 
 
 @dataclass
@@ -604,7 +670,7 @@ def _snapshot(arch, params, k, lr, loss, f, f_lin, lin_loss, Xt, Xn, lin, last_o
         snap.f_lin_train = np.array(f_lin, dtype=np.float64)
         snap.lin_loss = lin_loss
         snap.lin_gap_train = _rms_gap(snap.f_train, snap.f_lin_train)
-        if feats0_test is not None:
+        if feats0_test is not None and Xt is not None:
             snap.f_lin_test = np.array(feats0_test.output + _jvp(arch, theta0, feats0_test, delta, last_only),
                                        dtype=np.float64)
             snap.lin_gap_test = _rms_gap(snap.f_test, snap.f_lin_test)

@@ -45,6 +45,7 @@ from . import leave_a_core_for_the_gui
 from ._validate import MAX_SEED, integer, validate_network
 
 DATASETS = ("figure2", "random")
+DTYPES = ("float32", "float64")
 MAX_STEPS = 100_000
 MAX_POINTS = 256
 MAX_LR = 1e4
@@ -52,6 +53,9 @@ MIN_ANGLES, MAX_ANGLES = 16, 2048
 MAX_RECORDS = 5001          # recorded times per network (the record interval grows to fit)
 #: seconds between snapshots (a little faster than the window's 30 Hz frame timer)
 YIELD_INTERVAL = 1.0 / 40.0
+#: least seconds between the starts of two evaluations of a network on the circle (each is
+#: shown at once; below the frame interval, since records come at whole multiples of their period)
+CIRCLE_INTERVAL = 1.0 / 60.0
 #: time chunk of the infinite-width prediction (bounds its (T, A, A) covariances)
 _PREDICT_CHUNK = 32
 
@@ -83,6 +87,9 @@ class TrainingRequest:
     n_angles: int = 201
     linearized: bool = False
     memory_budget: Optional[int] = None
+    #: floating-point type of the trained networks: float32 (≈ 3× faster for few training points,
+    #: where a step is bound by reading the weights; what the desktop uses) or float64
+    dtype: str = "float32"
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
@@ -92,6 +99,8 @@ class TrainingRequest:
         set_("n_points", integer("number of training points", self.n_points, 1, MAX_POINTS))
         set_("data_seed", integer("data seed", self.data_seed, 0, MAX_SEED))
         set_("n_angles", integer("number of angles", self.n_angles, MIN_ANGLES, MAX_ANGLES))
+        if self.dtype not in DTYPES:
+            raise NTKInputError(f"unknown precision {self.dtype!r}; choose one of {', '.join(DTYPES)}")
         if self.dataset not in DATASETS:
             raise NTKInputError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
         try:
@@ -145,7 +154,7 @@ class TrainingRequest:
     def describe(self, lr: bool = True) -> str:
         nl = self.nonlinearity if self.slope is None else f"{self.nonlinearity}({self.slope:g})"
         param = "NTK" if self.parametrization == "ntk" else "standard"
-        text = f"depth {self.depth} · {nl} · β = {self.beta:g} · {param} parametrization"
+        text = f"depth {self.depth} · {nl} · β = {self.beta:g} · {param} parametrization · {self.dtype}"
         return text + (f" · η = {self.lr:g}" if lr else "")
 
 
@@ -241,7 +250,8 @@ def memory_needed(request: TrainingRequest) -> int:
     total = 0
     for w in request.widths:
         arch = request.architecture(w)
-        total += request.n_init * estimate_training(arch, N, A, 2, n_ntk=N, linearized=request.linearized)
+        total += request.n_init * estimate_training(arch, N, A, 2, itemsize=np.dtype(request.dtype).itemsize,
+                                                    n_ntk=N, linearized=request.linearized)
     total += 3 * estimate_analytic(A, A) + _PREDICT_CHUNK * A * A * 8 * 3 + 8 * R * A * 4
     total += 8 * request.n_nets * R * 4
     return int(total)
@@ -300,9 +310,23 @@ def training_job(request: TrainingRequest) -> Iterator[TrainingSnapshot]:
             progress=progress, status=status, state=state, message=message)
 
     archs = [req.architecture(w) for w in req.widths]
+    # f on the circle is shown, not recorded: each network evaluates it (A inputs, more work than
+    # a step on N points) only when the last evaluation is a frame old, and at its last record
+    last_circle = np.full(n_nets, -math.inf)
+
+    def circle_due(j):
+        def due():
+            now = time.perf_counter()
+            if now - last_circle[j] < CIRCLE_INTERVAL:
+                return False
+            last_circle[j] = now
+            return True
+        return due
+
     runs = [train_iter(archs[width_index[j]], X, y[:, None], X_test=X_circle, seed=req.seed + j % req.n_init,
                        lr=req.lr, steps=req.steps, record_every=req.record_every, ntk_inputs=X,
-                       linearized=req.linearized)
+                       linearized=req.linearized, dtype=req.dtype, test_when=circle_due(j),
+                       backend="numpy" if req.backend == "numpy" else "auto")
             for j in range(n_nets)]
     total = float(sum(a.n_params for a in archs) * req.n_init * R)
     done_work = 0.0
@@ -318,11 +342,14 @@ def training_job(request: TrainingRequest) -> Iterator[TrainingSnapshot]:
                 net_bound[j] = snap.max_stable_lr if snap.max_stable_lr is not None else np.nan
                 loss[j, r] = snap.loss
                 drift[j, r] = np.nan if snap.drift is None else snap.drift
-                f_circle[j] = snap.f_test[:, 0]
-                t_now[j] = snap.t
+                fresh = snap.f_test is not None
+                if fresh:
+                    f_circle[j] = snap.f_test[:, 0]
+                    t_now[j] = snap.t
+                    if f_lin is not None:
+                        f_lin[j] = snap.f_lin_test[:, 0]
                 if lin_loss is not None:
                     lin_loss[j, r] = snap.lin_loss
-                    f_lin[j] = snap.f_lin_test[:, 0]
                 n_rec[j] = r + 1
                 done_work += archs[width_index[j]].n_params
                 if snap.final:
@@ -334,7 +361,10 @@ def training_job(request: TrainingRequest) -> Iterator[TrainingSnapshot]:
                         yield snapshot(done_work / total, "⚠ " + msg, "diverged", msg)
                         return
                 now = time.perf_counter()
-                if now - last_yield >= YIELD_INTERVAL:
+                # a frame as soon as all networks have a new f on the circle, or at least every
+                # YIELD_INTERVAL (the loss and drift curves move too)
+                circles_new = fresh and bool(active) and j == active[-1] and bool(np.all(last_circle[active] >= last_yield))
+                if circles_new or now - last_yield >= YIELD_INTERVAL:
                     last_yield = now
                     t = float(np.nanmin(t_now))
                     yield snapshot(done_work / total,

@@ -41,7 +41,7 @@ def test_the_first_snapshot_is_the_infinite_width_prediction():
 
 
 def test_every_network_matches_core_training():
-    req = TrainingRequest(**SMALL, linearized=True)
+    req = TrainingRequest(**SMALL, linearized=True, dtype="float64")
     snaps = list(training_job(req))
     last = snaps[-1]
     assert last.state == "ok" and last.progress == 1.0 and last.final
@@ -118,3 +118,53 @@ def test_memory_budget_is_checked_first():
 def test_record_steps_include_the_last_step():
     assert TrainingRequest(steps=10, record_every=4).record_steps().tolist() == [0, 4, 8, 10]
     assert TrainingRequest(steps=12, record_every=3).record_steps().tolist() == [0, 3, 6, 9, 12]
+
+
+def test_float32_networks_on_the_compiled_steps_match_numpy_float32_training():
+    """The desktop's default: float32 parameters, steps compiled (backend "auto"); the reference
+    is core training in float32 on NumPy, and both stay close to the float64 run."""
+    req = TrainingRequest(**SMALL)
+    assert req.dtype == "float32" and req.backend == "auto"
+    last = list(training_job(req))[-1]
+    X, y, _ = figure2_training_set(0)
+    _, Xc, _ = circle_slice(33)
+    for j in range(4):
+        k, i = divmod(j, 2)
+        a = arch(req, req.widths[k])
+        r32 = train(a, X, y, X_test=Xc, seed=i, lr=1.0, steps=12, record_every=3, ntk_inputs=X, dtype="float32")
+        r64 = train(a, X, y, X_test=Xc, seed=i, lr=1.0, steps=12, record_every=3, ntk_inputs=X)
+        np.testing.assert_allclose(last.loss[j], r32.loss, rtol=2e-5)
+        np.testing.assert_allclose(last.f_circle[j], r32.f_test[-1, :, 0], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(last.loss[j], r64.loss, rtol=2e-5)
+        np.testing.assert_allclose(last.drift[j], r64.drift, rtol=1e-3, atol=1e-6)
+
+
+def test_precision_is_validated():
+    with pytest.raises(NTKInputError, match="precision"):
+        TrainingRequest(**SMALL, dtype="float16")
+
+
+def test_f_on_the_circle_is_evaluated_only_when_it_can_be_shown(monkeypatch):
+    """Every record has its loss and drift; the networks' f on the circle (A inputs) is evaluated
+    at most every CIRCLE_INTERVAL and at the last record — a record is a few steps on 4 points."""
+    calls = []
+    real = tr.train_iter
+
+    def counting(*args, **kw):
+        when = kw["test_when"]
+
+        def spy():
+            due = when()
+            calls.append(due)
+            return due
+        kw["test_when"] = spy
+        return real(*args, **kw)
+    monkeypatch.setattr(tr, "train_iter", counting)
+    monkeypatch.setattr(tr, "CIRCLE_INTERVAL", 3600.0)
+    req = TrainingRequest(**{**SMALL, "n_init": 1, "widths": (8,), "steps": 30, "record_every": 1})
+    snaps = list(training_job(req))
+    last = snaps[-1]
+    assert last.n_recorded.tolist() == [31] and np.all(np.isfinite(last.loss)) and np.all(np.isfinite(last.drift))
+    assert calls.count(True) == 1            # the first record; then once an hour, and the last
+    assert np.all(np.isfinite(last.f_circle)) and last.t_now.tolist() == [30.0]
+    assert any(np.isfinite(s.t_now[0]) and s.t_now[0] == 0.0 for s in snaps[1:-1])

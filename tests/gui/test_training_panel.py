@@ -43,7 +43,7 @@ def training_window(qtbot, **options):
     w.docks["training"].raise_()
     w._set_active(panel)
     panel.apply_preset({"lr": 1.0, "steps": 12, "record_every": 3, "dataset": "figure2", "log_loss": False,
-                        "linearized": False, **options})
+                        "linearized": False, "dtype": "float64", **options})
     w._debounce.stop()
     return w, panel
 
@@ -180,10 +180,11 @@ def test_options_survive_a_restart_and_reset(qtbot, isolated_settings):
     try:
         p2 = w2.panel("training")
         assert p2.options() == dict(lr=0.5, steps=77, record_every=3, dataset="random", n_points=9,
-                                    log_loss=True, linearized=False)
+                                    log_loss=True, linearized=False, dtype="float64")
         assert p2.n_points.isEnabled()
         w2.reset()
         assert p2.lr.value() == 1.0 and p2.dataset.currentData() == "figure2" and not p2.n_points.isEnabled()
+        assert p2.dtype.currentData() == "float32"
         w2._debounce.stop()
     finally:
         close_window(qtbot, w2)
