@@ -74,6 +74,9 @@ def add_parser(sub):
                    help="skip computing the stability bound 2N/λ_max at initialization")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                    help="precision of the network (default float64)")
+    p.add_argument("--backend", choices=("numpy", "auto", "numba"), default="numpy",
+                   help="where the steps run: numpy (the reference, default) or, with at most 32 training "
+                        "points and no --linearized, compiled steps (auto, numba)")
     add_output_options(p, "runs")
     return p
 
@@ -110,7 +113,7 @@ def run(args) -> int:
                                    linearized=args.linearized),
                  f"training a {arch.describe()} network on {len(X)} points for {args.steps} steps", budget)
     seed = 0 if args.seed is None else args.seed
-    result = train(arch, X, Y, X_test=Xt, params=params, seed=seed, dtype=dtype, lr=args.lr,
+    result = train(arch, X, Y, X_test=Xt, params=params, seed=seed, dtype=dtype, backend=args.backend, lr=args.lr,
                    steps=args.steps, record_every=args.record_every, ntk_inputs=Xn,
                    linearized=args.linearized, train_last_layer_only=args.last_layer_only,
                    divergence_factor=args.divergence_factor, check_stability=not args.no_stability_check)

@@ -16,9 +16,19 @@ process whose mean and 10/50/90 percentiles follow from Θ∞ and Σ (paper §5,
    learning-rate bound 2N/λ_max(Θ∞) — milliseconds;
 3. then the networks are trained *interleaved*: every network runs its own
    :func:`~ntk_desktop.core.training.train_iter` and each round advances all of them by one record
-   interval (``record_every`` steps), so every curve moves together.  A snapshot is yielded at
-   most every :data:`YIELD_INTERVAL` seconds (and after the last record); each yield is a
+   interval (``record_every`` steps), so every curve moves together.  Every record has the loss
+   and the NTK drift; f on the circle (``n_angles`` inputs: more work than a step on 4 points) is
+   only *shown*, so a network evaluates it at most every :data:`CIRCLE_INTERVAL` seconds and at
+   its last record.  A snapshot is yielded as soon as every network has a new f on the circle,
+   at least every :data:`YIELD_INTERVAL` seconds, and after the last record; each yield is a
    cancellation point.
+
+The networks are float32 by default (``dtype``): a step on few points is bound by reading the
+weights, so float32 is about 3× faster than float64 — what keeps a width-1000 network at 30
+frames a second on a two-core laptop (``bench/bench_training_panel.py``).  With the ``auto``
+backend (the default; any choice but ``numpy``) the steps run compiled and without the GIL
+(``train_iter(backend="auto")``, :mod:`ntk_desktop.backends.numba_train`), so the window's
+thread and the training thread do not wait for each other.
 
 Network ``(k, i)`` (width ``widths[k]``, initialization ``i``) starts from ``seed + i``, as the
 kernel panel's initializations do.  The first network that diverges stops the whole run: the
@@ -38,7 +48,7 @@ from ..core.analytic import analytic_kernels
 from ..core.memory import check_budget, estimate_analytic
 from ..core.network import Architecture
 from ..core.predict import predict_gd
-from ..core.training import estimate_training, max_stable_lr, train_iter
+from ..core.training import SMALL_BATCH, estimate_training, max_stable_lr, train_iter
 from ..data.synthetic import circle_points, circle_slice, figure2_training_set, product_target
 from ..errors import NTKInputError
 from . import leave_a_core_for_the_gui
@@ -55,7 +65,7 @@ MAX_RECORDS = 5001          # recorded times per network (the record interval gr
 YIELD_INTERVAL = 1.0 / 40.0
 #: least seconds between the starts of two evaluations of a network on the circle (each is
 #: shown at once; below the frame interval, since records come at whole multiples of their period)
-CIRCLE_INTERVAL = 1.0 / 60.0
+CIRCLE_INTERVAL = 1.0 / 45.0
 #: time chunk of the infinite-width prediction (bounds its (T, A, A) covariances)
 _PREDICT_CHUNK = 32
 
@@ -77,7 +87,7 @@ class TrainingRequest:
     beta: float = 0.1
     parametrization: str = "ntk"
     seed: int = 0
-    backend: str = "auto"          # kept for the status line; training runs on NumPy
+    backend: str = "auto"          # "numpy": the reference steps; anything else: compiled steps
     lr: float = 1.0
     steps: int = 1000
     record_every: int = 10
@@ -243,6 +253,13 @@ def limit_prediction(request: TrainingRequest, X, y, X_circle, times):
     return mean, pct, loss, kx.ntk
 
 
+def _step_backend(req: TrainingRequest, n_points: int) -> str:
+    """Where the gradient-descent steps run (see ``train_iter(backend=...)``)."""
+    if req.backend == "numpy" or req.linearized or n_points > SMALL_BATCH:
+        return "numpy"
+    return "numba"
+
+
 def memory_needed(request: TrainingRequest) -> int:
     """Peak bytes: every network's parameters and run state, plus the prediction's scratch."""
     N, A = request.n_points_used, request.n_angles
@@ -299,7 +316,8 @@ def training_job(request: TrainingRequest) -> Iterator[TrainingSnapshot]:
         t_now=t_now.copy(), loss=_frozen(loss), drift=_frozen(drift),
         lin_loss=None if lin_loss is None else _frozen(lin_loss), f_circle=_frozen(f_circle),
         f_lin_circle=None if f_lin is None else _frozen(f_lin), net_lr_bound=_frozen(net_bound),
-        progress=0.0, status=f"infinite-width prediction ready; {lr_note}", message=lr_note)
+        progress=0.0, status=f"infinite-width prediction ready; {lr_note}", message=lr_note,
+        backend=f"{_step_backend(req, len(X))} steps, {req.dtype}")
     yield base
 
     def snapshot(progress, status, state="running", message=lr_note):

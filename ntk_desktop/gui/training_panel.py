@@ -41,7 +41,7 @@ from .ranges import SteadyRange, finite_bounds
 from .settings import read_bool, read_float, read_int, read_str
 
 HINT = "Press Run (F5) to train the networks of the Parameters panel on points of the circle"
-DEFAULTS = dict(lr=1.0, steps=1000, record_every=10, dataset="figure2", n_points=8, log_loss=True,
+DEFAULTS = dict(lr=1.0, steps=1000, record_every=1, dataset="figure2", n_points=8, log_loss=True,
                 linearized=False, dtype="float32")
 DTYPE_LABELS = (("float32", "float32 (fast)"), ("float64", "float64"))
 DATASET_LABELS = (("figure2", "Figure 2: 4 points"), ("random", "random points"))

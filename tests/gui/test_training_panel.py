@@ -238,3 +238,39 @@ def test_export_and_session_round_trip(qtbot, twin):
     _, after = panel.width_items[1].fn.getData()
     np.testing.assert_array_equal(before, after)
     assert panel.width_items[1].fn.isVisible() and not w._debounce.isActive()
+
+
+def test_the_view_ranges_hold_still_while_a_run_streams(qtbot, twin):
+    """The time axes span the whole run from its first frame; the value axes move only when data
+    leave them (rarely), never every frame — each move repaints the axes and the whole view."""
+    from ntk_desktop.experiments import training_runs as tr
+
+    w, panel = twin
+    req = tr.TrainingRequest(depth=3, widths=(16,), n_init=2, steps=200, record_every=2, n_angles=N_ANGLES,
+                             backend="numpy")
+    interval = tr.YIELD_INTERVAL
+    tr.YIELD_INTERVAL = 0.0
+    try:
+        snaps = list(tr.training_job(req))
+    finally:
+        tr.YIELD_INTERVAL = interval
+    assert len(snaps) > 100
+    panel.log_loss.setChecked(True)
+    changes = {name: 0 for name in ("fn", "loss", "drift")}
+    for name, plot in (("fn", panel.fn_plot), ("loss", panel.loss_plot), ("drift", panel.drift_plot)):
+        plot.getViewBox().sigRangeChanged.connect(lambda *_, n=name: changes.__setitem__(n, changes[n] + 1))
+    for s in snaps:
+        panel.show_snapshot(s)
+    assert max(changes.values()) <= 12, changes
+    for plot in (panel.loss_plot, panel.drift_plot):
+        (x0, x1), _ = plot.getViewBox().viewRange()
+        assert x0 < 0 < 200 < x1 and x1 - x0 < 1.1 * 200
+    last = snaps[-1]
+    _, (y0, y1) = panel.drift_plot.getViewBox().viewRange()
+    assert y0 <= 0 and np.nanmax(last.drift) <= y1
+    _, (y0, y1) = panel.loss_plot.getViewBox().viewRange()       # log axis: decades
+    assert y0 <= np.log10(np.nanmin(last.loss)) and np.log10(np.nanmax(last.loss)) <= y1
+    _, (y0, y1) = panel.fn_plot.getViewBox().viewRange()
+    assert y0 <= np.nanmin(last.limit_percentiles[0]) and np.nanmax(last.limit_percentiles[-1]) <= y1
+    assert y0 <= np.nanmin(last.f_circle) and np.nanmax(last.f_circle) <= y1
+    np.testing.assert_allclose(panel.band.getData()[2], last.limit_percentiles[-1, -1])
