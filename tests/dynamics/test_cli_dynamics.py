@@ -82,8 +82,8 @@ def test_train_backend_auto_takes_compiled_steps_with_the_same_results(files, ca
     for backend in ("numpy", "auto"):
         out = str(p["dir"] / f"run_{backend}.npz")
         rc = main(["train", "--inputs", p["X"], "--targets", p["Y2"], "--test-inputs", p["T"], "--depth", "3",
-                   "--width", "24", "--steps", "25", "--record-every", "5", "--lr", "0.5", "--seed", "1",
-                   "--backend", backend, "--out", out])
+                   "--width", "24", "--outputs", "2", "--steps", "25", "--record-every", "5", "--lr", "0.5",
+                   "--seed", "1", "--backend", backend, "--out", out])
         assert rc == 0, capsys.readouterr().err
         with np.load(out) as z:
             runs[backend] = {k: z[k] for k in z.files}
@@ -91,9 +91,9 @@ def test_train_backend_auto_takes_compiled_steps_with_the_same_results(files, ca
     assert a["steps"].tolist() == b["steps"].tolist() == [0, 5, 10, 15, 20, 25]
     for key in ("loss", "f_train", "f_test", "final_W0", "final_W1", "final_W2", "final_b1"):
         np.testing.assert_allclose(a[key], b[key], rtol=1e-10, atol=1e-13, err_msg=key)
-    rc = main(["train", "--inputs", p["X"], "--targets", p["Y"], "--backend", "gpu"])
-    assert rc == 2
-    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--inputs", p["X"], "--targets", p["Y"], "--backend", "gpu"])
+    assert e.value.code == 2 and "--backend" in capsys.readouterr().err
 
 
 def test_train_from_params_multi_output_and_last_layer(files, capsys):
