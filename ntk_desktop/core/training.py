@@ -564,11 +564,7 @@ def train_iter(arch: Architecture, X, Y, *, X_test=None, params: Optional[Params
                 if lin_gs is not None:
                     _descend(arch, lin[3], lin[1], lin_gs, lr, buffers)
         k += 1
-        if progress is not None:
-            try:
-                progress(k, steps)
-            except Cancelled:
-                cancel = _always_cancel
+        cancel = _report(progress, k, steps, cancel)
         # the steps before the next record (or the last step), compiled, in chunks
         while fast is not None and not (cancel is not None and cancel()):
             n = min(steps - k, -k % record_every, max_chunk)
@@ -577,13 +573,20 @@ def train_iter(arch: Architecture, X, Y, *, X_test=None, params: Optional[Params
             done, code = fast.run(n, state.loss0, divergence_factor)
             for _ in range(done):
                 k += 1
-                if progress is not None:
-                    try:
-                        progress(k, steps)
-                    except Cancelled:
-                        cancel = _always_cancel
+                cancel = _report(progress, k, steps, cancel)
             if code != 0:        # step k is taken, or the run stopped, by the NumPy path above
                 break
+
+
+def _report(progress, k: int, steps: int, cancel):
+    """Call ``progress(k, steps)``; the cancel function to use from now on (a progress callback
+    that raises Cancelled cancels the run)."""
+    if progress is not None:
+        try:
+            progress(k, steps)
+        except Cancelled:
+            return _always_cancel
+    return cancel
 
 
 #: the most training points for which ``train_iter(backend="auto")`` uses compiled steps
