@@ -597,11 +597,17 @@ CHUNK_WORK = 5e7
 BACKENDS = ("numpy", "auto", "numba")
 
 
-def _fast_stepper(backend, arch, params, X, Y, lr, last_only, linearized):
-    """The compiled small-batch stepper for this run, or None (NumPy steps)."""
+def compiled_steps_apply(backend: str, n_points: int, linearized: bool) -> bool:
+    """Whether ``train_iter(backend=...)`` takes its steps compiled (few points, no linearized
+    model, a backend other than the NumPy reference)."""
     if backend not in BACKENDS:
         raise NTKInputError(f"unknown training backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if backend == "numpy" or linearized or len(X) > SMALL_BATCH:
+    return backend != "numpy" and not linearized and n_points <= SMALL_BATCH
+
+
+def _fast_stepper(backend, arch, params, X, Y, lr, last_only, linearized):
+    """The compiled small-batch stepper for this run, or None (NumPy steps)."""
+    if not compiled_steps_apply(backend, len(X), linearized):
         return None
     try:
         from ..backends.numba_train import small_batch_stepper

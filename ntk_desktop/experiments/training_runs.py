@@ -24,7 +24,7 @@ process whose mean and 10/50/90 percentiles follow from Θ∞ and Σ (paper §5,
    cancellation point.
 
 The networks are float32 by default (``dtype``): a step on few points is bound by reading the
-weights, so float32 is about 3× faster than float64 — what keeps a width-1000 network at 30
+weights, so float32 is 2–3× faster than float64 — what keeps a width-1000 network at 30
 frames a second on a two-core laptop (``bench/bench_training_panel.py``).  With the ``auto``
 backend (the default; any choice but ``numpy``) the steps run compiled and without the GIL
 (``train_iter(backend="auto")``, :mod:`ntk_desktop.backends.numba_train`), so the window's
@@ -48,7 +48,7 @@ from ..core.analytic import analytic_kernels
 from ..core.memory import check_budget, estimate_analytic
 from ..core.network import Architecture
 from ..core.predict import predict_gd
-from ..core.training import SMALL_BATCH, estimate_training, max_stable_lr, train_iter
+from ..core.training import compiled_steps_apply, estimate_training, max_stable_lr, train_iter
 from ..data.synthetic import circle_points, circle_slice, figure2_training_set, product_target
 from ..errors import NTKInputError
 from . import leave_a_core_for_the_gui
@@ -97,7 +97,7 @@ class TrainingRequest:
     n_angles: int = 201
     linearized: bool = False
     memory_budget: Optional[int] = None
-    #: floating-point type of the trained networks: float32 (≈ 3× faster for few training points,
+    #: floating-point type of the trained networks: float32 (2–3× faster for few training points,
     #: where a step is bound by reading the weights; what the desktop uses) or float64
     dtype: str = "float32"
 
@@ -253,13 +253,6 @@ def limit_prediction(request: TrainingRequest, X, y, X_circle, times):
     return mean, pct, loss, kx.ntk
 
 
-def _step_backend(req: TrainingRequest, n_points: int) -> str:
-    """Where the gradient-descent steps run (see ``train_iter(backend=...)``)."""
-    if req.backend == "numpy" or req.linearized or n_points > SMALL_BATCH:
-        return "numpy"
-    return "numba"
-
-
 def memory_needed(request: TrainingRequest) -> int:
     """Peak bytes: every network's parameters and run state, plus the prediction's scratch."""
     N, A = request.n_points_used, request.n_angles
@@ -285,6 +278,7 @@ def training_job(request: TrainingRequest) -> Iterator[TrainingSnapshot]:
                  f"{', '.join(map(str, req.widths))}", req.memory_budget)
 
     X, y, train_angles = req.training_set()
+    step_backend = "numpy" if req.backend == "numpy" else "auto"
     _, X_circle, angles = circle_slice(req.n_angles)
     times = steps.astype(np.float64) * req.lr
     R, A, n_nets = len(times), req.n_angles, req.n_nets
@@ -317,7 +311,8 @@ def training_job(request: TrainingRequest) -> Iterator[TrainingSnapshot]:
         lin_loss=None if lin_loss is None else _frozen(lin_loss), f_circle=_frozen(f_circle),
         f_lin_circle=None if f_lin is None else _frozen(f_lin), net_lr_bound=_frozen(net_bound),
         progress=0.0, status=f"infinite-width prediction ready; {lr_note}", message=lr_note,
-        backend=f"{_step_backend(req, len(X))} steps, {req.dtype}")
+        backend=f"{'numba' if compiled_steps_apply(step_backend, len(X), req.linearized) else 'numpy'} steps, "
+                f"{req.dtype}")
     yield base
 
     def snapshot(progress, status, state="running", message=lr_note):
@@ -344,7 +339,7 @@ def training_job(request: TrainingRequest) -> Iterator[TrainingSnapshot]:
     runs = [train_iter(archs[width_index[j]], X, y[:, None], X_test=X_circle, seed=req.seed + j % req.n_init,
                        lr=req.lr, steps=req.steps, record_every=req.record_every, ntk_inputs=X,
                        linearized=req.linearized, dtype=req.dtype, test_when=circle_due(j),
-                       backend="numpy" if req.backend == "numpy" else "auto")
+                       backend=step_backend)
             for j in range(n_nets)]
     total = float(sum(a.n_params for a in archs) * req.n_init * R)
     done_work = 0.0

@@ -156,7 +156,3 @@ class SteadyRange:
             kw["yRange"] = changed["y"]
         self.view.setRange(padding=0.0, **kw)
         return True
-
-    def view_range(self, axis: str) -> Bounds:
-        """The range this keeper last set on ``axis`` (view coordinates), or None."""
-        return self._range[axis]

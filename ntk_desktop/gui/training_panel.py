@@ -189,9 +189,6 @@ class TrainingPanel(Panel):
         self.fn_legend = make_legend(self.fn_plot)
         self.loss_legend = make_legend(self.loss_plot)
 
-        # the band's edges are kept as (hidden) curves: their data is what the band shows
-        self.band_lo = pg.PlotCurveItem(pen=None)
-        self.band_hi = pg.PlotCurveItem(pen=None)
         self.band = BandItem(pg.mkBrush(0, 0, 0, 38))
         # the legend draws a sample from an item's options: a stand-in for the band (never plotted)
         self.band_sample = pg.PlotDataItem(pen=pg.mkPen(0, 0, 0, 60), fillLevel=0, fillBrush=pg.mkBrush(0, 0, 0, 38))
@@ -202,8 +199,7 @@ class TrainingPanel(Panel):
                                          symbol="o")
         self.limit_loss = pg.PlotDataItem(pen=pg.mkPen(theme.LIMIT_COLOR, width=theme.LIMIT_WIDTH,
                                                        style=Qt.PenStyle.DashLine))
-        for plot, item, z in ((self.fn_plot, self.band, 0), (self.fn_plot, self.band_lo, 1),
-                              (self.fn_plot, self.band_hi, 1), (self.fn_plot, self.target, 2),
+        for plot, item, z in ((self.fn_plot, self.band, 0), (self.fn_plot, self.target, 2),
                               (self.fn_plot, self.limit_mean, 6), (self.fn_plot, self.points, 8),
                               (self.loss_plot, self.limit_loss, 6)):
             item.setZValue(z)
@@ -378,7 +374,7 @@ class TrainingPanel(Panel):
         if snap is None:
             for items in self.width_items:
                 items.hide()
-            for item in (self.band, self.band_lo, self.band_hi, self.limit_mean, self.target, self.points,
+            for item in (self.band, self.limit_mean, self.target, self.points,
                          self.limit_loss):
                 item.setVisible(False)
             for plot in (self.fn_plot, self.loss_plot, self.drift_plot):
@@ -393,8 +389,6 @@ class TrainingPanel(Panel):
         a = snap.angles
         r = snap.limit_index()
         t_now = snap.times[r] if math.isfinite(snap.t_common) else 0.0
-        self.band_lo.setData(a, snap.limit_percentiles[0, r])
-        self.band_hi.setData(a, snap.limit_percentiles[-1, r])
         self.band.setData(a, snap.limit_percentiles[0, r], snap.limit_percentiles[-1, r])
         self.limit_mean.setData(a, snap.limit_mean[r])
         self.target.setData(a, snap.target_circle)

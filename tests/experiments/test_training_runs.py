@@ -126,6 +126,9 @@ def test_float32_networks_on_the_compiled_steps_match_numpy_float32_training():
     req = TrainingRequest(**SMALL)
     assert req.dtype == "float32" and req.backend == "auto"
     last = list(training_job(req))[-1]
+    assert last.backend == "numba steps, float32"
+    assert next(iter(training_job(TrainingRequest(**SMALL, backend="numpy", dtype="float64")))).backend == \
+        "numpy steps, float64"
     X, y, _ = figure2_training_set(0)
     _, Xc, _ = circle_slice(33)
     for j in range(4):
