@@ -204,7 +204,14 @@ def backends_for(names: str, device=None) -> list:
         try:
             chain = backends.select(name, device if name == "opencl" else None)
             be = chain.primary
-            label = name if name != "opencl" else f"opencl[{be.dev.name}]"
+            label = name
+            if name == "opencl":
+                label = f"opencl[{be.dev.name}]"
+                try:  # choose the work-group tiles now (timed on first use), outside every timing
+                    print(f"  {label}: work-group tiles {be.tiles.label()}; {be.dev.note}")
+                except backends.BackendUnsupported as exc:
+                    out.append((label, None, str(exc)))
+                    continue
             out.append((label, be, ""))
         except NTKInputError as exc:
             out.append((name, None, str(exc)))

@@ -159,8 +159,9 @@ def select(name: Optional[str] = None, device: Optional[str] = None) -> BackendC
     return BackendChain(_cpu_chain())
 
 
-def describe() -> list:
-    """Lines for ``ntk info``: every backend, platform and device with its status."""
+def describe(tune: bool = False) -> list:
+    """Lines for ``ntk info``: every backend, platform and device with its status; ``tune``:
+    choose each usable OpenCL device's tiles first (its note then shows the timings)."""
     reg = registry()
     lines = []
     lines.append("backend numpy: available (reference, float32/float64, every nonlinearity)")
@@ -181,6 +182,12 @@ def describe() -> list:
         lines.append(f"backend opencl: unavailable — {oc.reason}")
     else:
         disc = oc.factory.discover()
+        if tune:
+            for d in disc.usable():
+                try:
+                    oc.factory.OpenCLBackend(d).tiles
+                except BackendUnsupported:
+                    pass  # recorded as the device's reason
         usable = disc.usable()
         if usable:
             lines.append(f"backend opencl: available ({len(usable)} usable device(s))")

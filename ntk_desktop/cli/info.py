@@ -10,9 +10,13 @@ from .. import __version__
 
 
 def add_parser(sub):
-    return sub.add_parser("info", help="show version, backends and devices",
-                          description="Print the version, the Python and NumPy in use, and every compute "
-                          "backend and OpenCL device with its status (and why one is unusable).")
+    p = sub.add_parser("info", help="show version, backends and devices",
+                       description="Print the version, the Python and NumPy in use, and every compute "
+                       "backend and OpenCL device with its status (and why one is unusable).")
+    p.add_argument("--tune", action="store_true",
+                   help="also choose each usable OpenCL device's work-group tiles now (builds its programs "
+                   "and times a product per candidate; otherwise done on first use) and show the timings")
+    return p
 
 
 def run(args) -> int:
@@ -23,6 +27,6 @@ def run(args) -> int:
     print(f"python {platform.python_version()} ({sys.executable})")
     print(f"numpy {np.__version__}")
     print(f"memory: {format_bytes(available_ram())} available, budget {format_bytes(memory_budget())}")
-    for line in describe():
+    for line in describe(tune=getattr(args, "tune", False)):
         print(line)
     return 0

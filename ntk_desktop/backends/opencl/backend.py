@@ -37,19 +37,28 @@ DEVICE_MEMORY_FRACTION = 0.5
 class OpenCLBackend(Backend):
     name = "opencl"
 
-    def __init__(self, dev):
+    def __init__(self, dev, tiles=None):
+        """``tiles``: a :class:`~.programs.TileConfig` or "tune" for this instance only (its own
+        programs); None: the device's shared programs and tiles (see :func:`~.programs.tile_config`)."""
         import pyopencl as cl
 
         self._cl = cl
         self.dev = dev
         self.device = f"{dev.name} [{dev.platform_name}, {dev.type}, {dev.id}]"
-        with dev.lock:
-            if dev.programs is None:  # built once per (device, options), whichever instance asks
-                dev.programs = ProgramCache(dev)
-        self.programs = dev.programs
-        self.tiles = self.programs.tiles
+        if tiles is not None:
+            self.programs = ProgramCache(dev, tiles)
+        else:
+            with dev.lock:
+                if dev.programs is None:  # built once per (device, options), whichever instance asks
+                    dev.programs = ProgramCache(dev)
+            self.programs = dev.programs
         # work-group tiles must line up with symmetric blocks: blocks are multiples of the tile
         self.default_max_block = 2048 if dev.type == "GPU" else 1024
+
+    @property
+    def tiles(self):
+        """The work-group tiles of this device's programs (tuned on first use on a GPU)."""
+        return self.programs.tiles
 
     # -- capabilities ------------------------------------------------------------------------------
     def lock(self):
