@@ -121,6 +121,68 @@ GEMM_KERNEL void ntk_layer1(__global const real* A1, const long offA1, __global 
     }
 }
 
+/* ntk_layer1 split along the products' depth, for outputs too small to occupy a large device
+ * (N = 512 is 16 work-groups of 128 × 128 for 100+ compute units): work-group (·, ·, s) computes
+ * the partial Gram products over slice s of the depth, k in [s·kA, (s+1)·kA) for the α product and
+ * [s·kD, (s+1)·kD) for the δ product, into parts[(2s) · M·N + m·N + n] (α) and
+ * parts[(2s + 1) · M·N + ...] (δ); ntk_combine_split then sums the slices and forms the term.
+ * sym: as ntk_layer1 (work-groups strictly below the diagonal return at once). */
+GEMM_KERNEL void ntk_gram_split(__global const real* A1, const long offA1, __global const real* A2,
+                                const long offA2, const int lda, const int Ka, const int kA,
+                                __global const real* D1, const long offD1, __global const real* D2,
+                                const long offD2, const int ldd, const int Kd, const int kD,
+                                const int has_delta, __global real* parts, const int M, const int N,
+                                const int sym)
+{
+    const int m0 = get_group_id(1) * TSM, n0 = get_group_id(0) * TSN;
+    if (sym && m0 > n0)
+        return;
+    const int s = get_group_id(2);
+    __local real Asub[TSK * LDA];
+    __local real Bsub[TSK * LDB];
+    real acc[WPTM][WPTN];
+    const size_t plane = (size_t)M * N;
+    for (int part = 0; part < (has_delta ? 2 : 1); part++) {
+        const int K = part ? Kd : Ka, kc = part ? kD : kA;
+        const int k0 = s * kc, k1 = min(K, k0 + kc);
+        const int ld = part ? ldd : lda;
+        acc_zero(acc);
+        if (k1 > k0)  /* uniform over the work-group */
+            gemm_core(part ? D1 + offD1 + k0 : A1 + offA1 + k0, ld, 0,
+                      part ? D2 + offD2 + k0 : A2 + offA2 + k0, ld, 0, M, N, k1 - k0, m0, n0, Asub, Bsub, acc);
+        __global real* out = parts + (size_t)(2 * s + part) * plane;
+        FOR_OUTPUTS {
+            const int m = OUT_M, n = OUT_N;
+            if (m < M && n < N)
+                out[(size_t)m * N + n] = acc[wm][wn];
+        }
+    }
+}
+
+/* Θ[i, j] (+)= (cw · Σ_s αpart_s + cb) · Σ_s δpart_s   over the S slices of ntk_gram_split */
+__kernel void ntk_combine_split(__global const real* parts, const int S, const int M, const int N,
+                                const int has_delta, __global real* theta, const long offT, const int ldt,
+                                const real cw, const real cb, const int accumulate, const int sym)
+{
+    const int n = get_global_id(0), m = get_global_id(1);
+    if (m >= M || n >= N || (sym && m > n))
+        return;
+    const size_t plane = (size_t)M * N, e = (size_t)m * N + n;
+    real a = R(0.0), d = R(0.0);
+    for (int s = 0; s < S; s++) {
+        a += parts[(size_t)(2 * s) * plane + e];
+        if (has_delta)
+            d += parts[(size_t)(2 * s + 1) * plane + e];
+    }
+    real v = cw * a + cb;
+    if (has_delta)
+        v *= d;
+    const size_t o = offT + (size_t)m * ldt + n;
+    if (accumulate)
+        v += theta[o];
+    theta[o] = v;
+}
+
 /* NTK layer term for n_L > 1: the δ Gram product with the Hadamard accumulate fused,
  *   Θ[i, j, k, k'] (+)= Acoef[i, j] · (δ1_(i,k) · δ2_(j,k'))
  * rows r = i·nL + k (M = N1·nL), columns c = j·nL + k' (N = N2·nL); Θ tile (N1, N2, nL, nL)

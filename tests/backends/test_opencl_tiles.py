@@ -88,9 +88,10 @@ def test_parse_tiles():
     assert programs.parse_tiles("wide") is programs.WIDE_TILES
     assert programs.parse_tiles(" Small ") is programs.SMALL_TILES
     assert programs.parse_tiles("tune") == "tune"
-    assert programs.parse_tiles("32,64,8,4,4") == programs.TileConfig(32, 64, 8, 4, 4)
-    assert programs.parse_tiles("32x64x8/4x4") == programs.TileConfig(32, 64, 8, 4, 4)
+    assert programs.parse_tiles("64,32,8,4,4") == programs.TileConfig(64, 32, 8, 4, 4)
+    assert programs.parse_tiles("64x32x8/4x4") == programs.TileConfig(64, 32, 8, 4, 4)
     for bad, why in (("huge", "give one of"), ("32,64,8,4", "give one of"), ("30,64,8,4,4", "multiple of WPTM"),
+                     ("32,64,8,4,4", "multiple of TSN"),
                      ("32,32,1,4,4", "multiples of the 64 work-items"), ("0,16,8,2,2", "positive")):
         with pytest.raises(ValueError, match=why) as err:
             programs.parse_tiles(bad)
@@ -169,3 +170,49 @@ def test_environment_variable_forces_or_rejects(fresh_dev, monkeypatch):
     with pytest.raises(BackendUnsupported, match="NTK_OPENCL_TILES='64,64,16,4'"):
         programs.ProgramCache(fresh_dev).get(np.float32, "relu")
     assert not fresh_dev.usable and "NTK_OPENCL_TILES" in fresh_dev.reason
+
+
+# -- Gram products split along their depth (few work-groups on a large device) --------------------
+SPLIT_CASES = [(1, None, 5, 3, 300, "small"), (37, None, 9, 4, 400, "wide"), (150, 90, 784, 3, 270, "tall"),
+               (40, 33, 6, 2, 1, "gpu")]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("N1,N2,n0,depth,width,name", SPLIT_CASES)
+def test_split_gram_products_match_the_reference(tiled, monkeypatch, N1, N2, n0, depth, width, name, dtype):
+    be = tiled[name]
+    if dtype == "float64" and not be.dev.fp64:
+        pytest.skip("device without fp64")
+    monkeypatch.setattr(be, "min_groups", 64)  # as on a device with 32 compute units
+    calls = []
+    real = type(be)._ntk_layer1_split
+    monkeypatch.setattr(be, "_ntk_layer1_split", lambda *a: calls.append(a[1]) or real(be, *a))
+    arch = build(n0, depth, width, 1, "relu", "ntk", 0.3)
+    rng = np.random.default_rng(N1)
+    X1 = inputs(rng, N1, n0).astype(dtype)
+    X2 = None if N2 is None else inputs(rng, N2, n0).astype(dtype)
+    params = init_params(arch, 3, dtype)
+    theta = be.empirical_ntk(arch, params, X1, X2)
+    ref = empirical.empirical_ntk(arch, params.astype(np.float64), _up(X1), _up(X2), full=True)
+    assert relative_error(theta, ref) <= TOL[dtype]
+    if width >= 8 * be.tiles.TSK * 2:
+        assert calls and max(calls) >= 2  # the split path ran, in ≥ 2 slices
+    else:
+        assert not calls  # too shallow to split: the fused kernel
+
+
+def test_split_is_chosen_only_for_few_work_groups(tiled):
+    be = tiled["wide"]
+    assert be.min_groups is None
+    cus = be.dev.compute_units
+    # a tile with at least 2 work-groups per compute unit is never split
+    r = 128 * (2 * cus + 1)
+    assert be._gram_split(r, 128, 10_000, False) == 1
+    be.min_groups = 64
+    try:
+        assert be._gram_split(512, 512, 10_000, True) == 7      # 10 work-groups on/above the diagonal → 7 slices
+        assert be._gram_split(512, 512, 10_000, False) == 4     # 16 work-groups
+        assert be._gram_split(512, 512, 200, False) == 1        # each slice ≥ 8 steps of 16
+        assert be._gram_split(1, 1, 10 ** 6, False) == 16       # at most MAX_SPLIT
+    finally:
+        be.min_groups = None

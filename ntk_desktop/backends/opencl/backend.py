@@ -9,7 +9,9 @@ fit), and the result tile, which is read back into the host result (RAM or a mem
 * empirical NTK, n_L = 1: per layer one kernel computes the α Gram tile and the δ Gram tile of
   the same output tile and accumulates (c_W·A + c_b)·D into Θ (``ntk_layer1``); n_L > 1: the α
   term by ``gemm_plain`` then the δ product with the Hadamard accumulate fused (``ntk_layer_d``);
-  diagonal tiles of X1 = X2 skip the work-groups under the diagonal;
+  diagonal tiles of X1 = X2 skip the work-groups under the diagonal; a tile with fewer
+  work-groups than 2 per compute unit (N = 512 on a large GPU) splits its Gram products along
+  their depth (``ntk_gram_split``, then ``ntk_combine_split`` sums the slices and forms the term);
 * analytic: the Gram tile and the whole layer recursion fused (``analytic_tile``);
 * GD: forward, backward of the residual, and the weight step as a product accumulated into W.
 
@@ -32,6 +34,10 @@ from .programs import ACT_IDS, CLOSED_FORM_ACTS, ProgramCache
 
 #: fraction of the device's global memory that one operation may use for its buffers
 DEVICE_MEMORY_FRACTION = 0.5
+#: at most this many slices, and this many bytes of partial products, when a Gram product is split
+#: along its depth (:meth:`OpenCLBackend._gram_split`)
+MAX_SPLIT = 16
+SPLIT_MAX_BYTES = 256 * 2 ** 20
 
 
 class OpenCLBackend(Backend):
@@ -54,6 +60,8 @@ class OpenCLBackend(Backend):
             self.programs = dev.programs
         # work-group tiles must line up with symmetric blocks: blocks are multiples of the tile
         self.default_max_block = 2048 if dev.type == "GPU" else 1024
+        #: split Gram products whose tile has fewer work-groups than this (None: 2 per compute unit)
+        self.min_groups = None
 
     @property
     def tiles(self):
@@ -196,6 +204,11 @@ class OpenCLBackend(Backend):
             has_delta = l < arch.depth - 1
             D1 = d1[l] if has_delta else a1[l]
             D2 = d2[l] if has_delta else a2[l]
+            split = self._gram_split(r, c, max(n_l, n_next if has_delta else 0), sym) if nL == 1 else 1
+            if split > 1:
+                self._ntk_layer1_split(dp, split, a1[l], i0, a2[l], j0, n_l, D1, D2, n_next, has_delta,
+                                       theta, r, c, cw, cb, l > 0, sym)
+                continue
             if nL == 1:
                 self._gemm_launch(ks["ntk_layer1"], r, c,
                                   a1[l], np.int64(i0 * n_l), a2[l], np.int64(j0 * n_l), np.int32(n_l), np.int32(n_l),
@@ -222,6 +235,40 @@ class OpenCLBackend(Backend):
         self._read(theta, window)
         if sym and nL == 1:
             symmetrize_upper(window)
+
+    def _gram_split(self, r: int, c: int, depth: int, sym: bool) -> int:
+        """Slices S of the Gram products' depth for an r × c tile (1: no split).  Split when the
+        tile has fewer work-groups than ``min_groups`` (default: 2 per compute unit), into as many
+        slices as bring it there, each at least 8 local-memory steps deep, and with the partial
+        products (2·S·r·c values) under ``SPLIT_MAX_BYTES``."""
+        t = self.tiles
+        groups = -(-r // t.TSM) * -(-c // t.TSN)
+        if sym:
+            groups = (groups + -(-r // t.TSM)) // 2
+        want = self.min_groups if self.min_groups is not None else 2 * self.dev.compute_units
+        if groups >= want:
+            return 1
+        S = min(-(-want // max(groups, 1)), depth // (8 * t.TSK),
+                SPLIT_MAX_BYTES // (2 * r * c * 8), MAX_SPLIT)
+        return max(1, S)
+
+    def _ntk_layer1_split(self, dp, S, A1, i0, A2, j0, n_l, D1, D2, n_next, has_delta, theta, r, c, cw, cb,
+                          accumulate, sym):
+        """ntk_layer1 through ntk_gram_split + ntk_combine_split (see _gram_split)."""
+        T = dp.dt.type
+        parts = dp.scratch(self, "gram_parts", 2 * S * r * c)
+        t = self.tiles
+        gx, gy = t.global_size(r, c)
+        k = dp.kernels["ntk_gram_split"]
+        k.set_args(A1, np.int64(i0 * n_l), A2, np.int64(j0 * n_l), np.int32(n_l), np.int32(n_l),
+                   np.int32(-(-n_l // S)), D1, np.int64(i0 * n_next), D2, np.int64(j0 * n_next), np.int32(n_next),
+                   np.int32(n_next), np.int32(-(-n_next // S)), np.int32(has_delta), parts, np.int32(r),
+                   np.int32(c), np.int32(sym))
+        self._cl.enqueue_nd_range_kernel(self.dev.queue, k, (gx, gy, S), t.local_size + (1,))
+        k = dp.kernels["ntk_combine_split"]
+        k.set_args(parts, np.int32(S), np.int32(r), np.int32(c), np.int32(has_delta), theta, np.int64(0),
+                   np.int32(c), T(cw), T(cb), np.int32(accumulate), np.int32(sym))
+        self._cl.enqueue_nd_range_kernel(self.dev.queue, k, (c, r), None)
 
     def ntk_from_features(self, arch, alphas1, deltas1, alphas2=None, deltas2=None):
         same = alphas2 is None

@@ -24,7 +24,8 @@ from ..._resources import kernel_source
 from ..base import BackendUnsupported
 
 SOURCES = ("ntk_common", "ntk_empirical", "ntk_analytic")
-KERNELS = ("gemm_plain", "forward_layer", "backward_layer", "ntk_layer1", "ntk_layer_d", "ntk_add_eye",
+KERNELS = ("gemm_plain", "forward_layer", "backward_layer", "ntk_layer1", "ntk_gram_split", "ntk_combine_split",
+           "ntk_layer_d", "ntk_add_eye",
            "bias_update")
 ANALYTIC_KERNELS = ("analytic_tile",)
 
@@ -70,6 +71,8 @@ class TileConfig:
             return "tile sizes must be positive"
         if self.TSM % self.WPTM or self.TSN % self.WPTN:
             return "TSM must be a multiple of WPTM and TSN of WPTN"
+        if self.TSM % self.TSN:
+            return "TSM must be a multiple of TSN (symmetric tiles skip the work-groups below the diagonal)"
         if (self.TSK * self.TSM) % self.threads or (self.TSK * self.TSN) % self.threads:
             return f"TSK·TSM and TSK·TSN must be multiples of the {self.threads} work-items"
         if dev is not None:
@@ -97,9 +100,10 @@ CANDIDATES = (GPU_TILES, WIDE_TILES, TALL_TILES, SMALL_TILES)
 #: environment variable forcing the tiles: a name of NAMED_TILES, "TSM,TSN,TSK,WPTM,WPTN", or
 #: "tune" (the default)
 ENV_TILES = "NTK_OPENCL_TILES"
-#: the products timed when tuning, (M, N, K): a width-4096 layer of N = 512 inputs and a 512-row
-#: Gram product of the same depth on GPUs; a quarter of each on other devices (CPUs are slower)
-TUNE_SHAPES = {"GPU": ((512, 4096, 4096), (512, 512, 4096)), "other": ((256, 1024, 1024), (256, 256, 1024))}
+#: the product timed when tuning, (M, N, K): a width-4096 layer of N = 512 inputs on GPUs, a
+#: quarter of it elsewhere (CPUs are slower).  (Gram products of few work-groups are split along
+#: their depth, so they run like this product.)
+TUNE_SHAPES = {"GPU": ((512, 4096, 4096),), "other": ((256, 1024, 1024),)}
 
 
 #: tuning results of this process: (platform, device, driver, version, shapes) -> (tiles, timings, note)
