@@ -146,10 +146,17 @@ def select(name: Optional[str] = None, device: Optional[str] = None) -> BackendC
     if name == "opencl" or (name == "auto" and device is not None):
         if not reg["opencl"].available:
             raise NTKInputError(f"backend opencl is unavailable: {reg['opencl'].reason}")
+        _check_tiles_env()
         dev = reg["opencl"].factory.find_device(device)
-        return BackendChain([_instance("opencl", dev)] + _cpu_chain())
+        be = _instance("opencl", dev)
+        try:  # asked for by name: choose its tiles now, so that a failure is an error, not a fallback
+            be.tiles
+        except BackendUnsupported as exc:
+            raise NTKInputError(f"OpenCL device {dev.id} {dev.name!r} is unusable: {exc}") from None
+        return BackendChain([be] + _cpu_chain())
     # auto: a validated OpenCL GPU, else numba, else numpy
     if reg["opencl"].available:
+        _check_tiles_env()
         try:
             gpus = [d for d in reg["opencl"].factory.discover().usable() if d.is_gpu]
         except Exception:  # discovery never raises, but never let auto fail
@@ -157,6 +164,18 @@ def select(name: Optional[str] = None, device: Optional[str] = None) -> BackendC
         if gpus:
             return BackendChain([_instance("opencl", gpus[0])] + _cpu_chain())
     return BackendChain(_cpu_chain())
+
+
+def _check_tiles_env() -> None:
+    """A malformed ``NTK_OPENCL_TILES`` is the user's error: say so instead of falling back."""
+    from .opencl.programs import ENV_TILES, parse_tiles
+
+    text = os.environ.get(ENV_TILES, "").strip()
+    if text:
+        try:
+            parse_tiles(text)
+        except ValueError as exc:
+            raise NTKInputError(str(exc)) from None
 
 
 def describe(tune: bool = False) -> list:

@@ -216,3 +216,30 @@ def test_split_is_chosen_only_for_few_work_groups(tiled):
         assert be._gram_split(1, 1, 10 ** 6, False) == 16       # at most MAX_SPLIT
     finally:
         be.min_groups = None
+
+
+def test_ntk_info_tune_shows_each_devices_tiles(opencl_backend, capsys):
+    from ntk_desktop import cli
+
+    assert cli.main(["info", "--tune"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if f"device {opencl_backend.dev.id} " in x)
+    assert f"tiles {opencl_backend.tiles.label()}" in line and "GF/s" in line
+
+
+def test_a_malformed_override_is_one_clear_cli_error(monkeypatch, capsys, tmp_path):
+    """``ntk kernel --backend opencl`` with a bad NTK_OPENCL_TILES: exit 2 and one line naming it."""
+    from ntk_desktop import backends, cli
+
+    X = tmp_path / "X.npy"
+    np.save(X, np.random.default_rng(0).standard_normal((4, 3)))
+    monkeypatch.setenv("NTK_OPENCL_TILES", "64,64,16")
+    backends.reset()
+    try:
+        code = cli.main(["kernel", "--inputs", str(X), "--kind", "empirical", "--backend", "opencl",
+                         "--out", str(tmp_path / "k.npz")])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and "NTK_OPENCL_TILES='64,64,16'" in err
+    finally:
+        monkeypatch.undo()
+        backends.reset()
