@@ -22,8 +22,8 @@ import math
 import numpy as np
 
 import common  # noqa: F401  (sets sys.path)
-from common import (GemmProbe, backends_for, base_parser, gemm_rate, header, inputs, load, med, paired, table,
-                    timeit, wait_quiet)
+from common import (GemmProbe, backends_for, base_parser, fp32_peak, gemm_rate, header, inputs, load, med, paired,
+                    table, timeit, wait_quiet)
 
 
 def formula_flops(widths, N):
@@ -114,6 +114,12 @@ def main():
             results[label] = out["t"]
             if label == "numpy":
                 ref_time = t
+            peak, how = fp32_peak(be, args.peak_gflops) if label.startswith("opencl") else (None, "")
+            if peak:
+                note = (note + "; " if note else "") + \
+                    f"{100 * total / t / 1e9 / peak:.1f}% of FP32 peak ({peak / 1e3:.1f} TF/s: {how})"
+            elif label.startswith("opencl") and how != "not a GPU":
+                note = (note + "; " if note else "") + f"FP32 peak {how}"
             rows.append([width, label, f"{t:.3f}", f"{min(times):.3f}", f"{total / t / 1e9:.1f}",
                          f"{100 * eff:.0f}% (probe {med(rates):.0f})", None, None, note])
         if "numpy" in results:

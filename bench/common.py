@@ -218,6 +218,34 @@ def backends_for(names: str, device=None) -> list:
     return out
 
 
+#: FP32 lanes per streaming multiprocessor by NVIDIA compute capability (CUDA programming guide,
+#: "arithmetic instructions" throughput table): the FP32 peak is SMs × lanes × 2 × clock
+NV_FP32_LANES = {(6, 0): 64, (6, 1): 128, (6, 2): 128, (7, 0): 64, (7, 2): 64, (7, 5): 64, (8, 0): 64,
+                 (8, 6): 128, (8, 7): 128, (8, 9): 128, (9, 0): 128, (10, 0): 128, (12, 0): 128}
+
+
+def fp32_peak(be, given: float = None):
+    """(GF/s, how it was obtained) of an OpenCL device's FP32 peak, or (None, why not).
+
+    ``given`` (``--peak-gflops``, e.g. from the vendor's data sheet) wins; an NVIDIA GPU's peak is
+    computed from its compute capability, SM count and maximum clock."""
+    if given:
+        return float(given), "given with --peak-gflops"
+    dev = getattr(be, "dev", None)
+    cl_dev = getattr(dev, "cl_device", None)
+    if cl_dev is None or dev.type != "GPU":
+        return None, "not a GPU"
+    try:
+        cc = (int(cl_dev.compute_capability_major_nv), int(cl_dev.compute_capability_minor_nv))
+    except Exception:
+        return None, "unknown (not NVIDIA: give --peak-gflops)"
+    lanes = NV_FP32_LANES.get(cc)
+    if lanes is None:
+        return None, f"unknown for compute capability {cc[0]}.{cc[1]} (give --peak-gflops)"
+    sms, mhz = int(cl_dev.max_compute_units), int(cl_dev.max_clock_frequency)
+    return sms * lanes * 2 * mhz / 1e3, f"{sms} SMs × {lanes} FP32 lanes × 2 × {mhz} MHz (sm_{cc[0]}{cc[1]})"
+
+
 def base_parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true", help="small sizes and few repeats (a smoke run)")
@@ -227,6 +255,9 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     p.add_argument("--random-inputs", action="store_true", help="Gaussian inputs instead of MNIST")
     p.add_argument("--gemm-size", type=int, default=None, help="size of the square GEMM baseline (default 4096)")
+    p.add_argument("--peak-gflops", type=float, default=None,
+                   help="the OpenCL GPU's FP32 peak in GFLOP/s for the '% of FP32 peak' figure (default: "
+                        "computed for NVIDIA GPUs from compute capability, SMs and clock)")
     p.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                    help="before each case wait up to SECONDS for other processes to leave the CPUs idle "
                         "(shared machines); the background load seen is printed")
