@@ -114,10 +114,10 @@ def main():
             results[label] = out["t"]
             if label == "numpy":
                 ref_time = t
-            peak, how = fp32_peak(be, args.peak_gflops) if label.startswith("opencl") else (None, "")
-            if peak:
+            gpu_peak, how = fp32_peak(be, args.peak_gflops) if label.startswith("opencl") else (None, "")
+            if gpu_peak:
                 note = (note + "; " if note else "") + \
-                    f"{100 * total / t / 1e9 / peak:.1f}% of FP32 peak ({peak / 1e3:.1f} TF/s: {how})"
+                    f"{100 * total / t / 1e9 / gpu_peak:.1f}% of FP32 peak ({gpu_peak / 1e3:.1f} TF/s: {how})"
             elif label.startswith("opencl") and how != "not a GPU":
                 note = (note + "; " if note else "") + f"FP32 peak {how}"
             rows.append([width, label, f"{t:.3f}", f"{min(times):.3f}", f"{total / t / 1e9:.1f}",

@@ -256,7 +256,7 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--random-inputs", action="store_true", help="Gaussian inputs instead of MNIST")
     p.add_argument("--gemm-size", type=int, default=None, help="size of the square GEMM baseline (default 4096)")
     p.add_argument("--peak-gflops", type=float, default=None,
-                   help="the OpenCL GPU's FP32 peak in GFLOP/s for the '% of FP32 peak' figure (default: "
+                   help="the OpenCL GPU's FP32 peak in GFLOP/s for the '%% of FP32 peak' figure (default: "
                         "computed for NVIDIA GPUs from compute capability, SMs and clock)")
     p.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                    help="before each case wait up to SECONDS for other processes to leave the CPUs idle "

@@ -26,6 +26,7 @@ from ..experiments.kernel_slices import (MAX_ANGLES, MAX_WIDTHS, MIN_ANGLES, Ker
                                          KernelSliceSnapshot, kernel_slice_job)
 from . import theme
 from .panel import Panel
+from .ranges import SteadyRange, finite_bounds
 from .params_panel import NetworkParams
 from .settings import read_bool, read_int
 
@@ -125,8 +126,12 @@ class KernelPanel(Panel):
         self.plot.getAxis("left").setStyle(maxTickLevel=0)   # major lines only: a calm grid
         self.plot.getAxis("bottom").setTicks([_PI_TICKS, _MINOR_TICKS])
         self.plot.getAxis("top").setTicks([_PI_TICKS, []])
-        self.plot.setXRange(-math.pi, math.pi, padding=0.02)
-        self.plot.enableAutoRange(axis="y")
+        # x pinned to the circle; y fitted to the first result and then grown only when data
+        # leave it, so that it holds still while the widths' curves arrive (ranges.SteadyRange)
+        self.view_range = SteadyRange(self.plot)
+        self.view_range.reset(x_fixed=(-math.pi, math.pi))
+        self.view_range.update()
+        self._range_request = None
         self.plot.setMouseEnabled(x=True, y=True)
         self.plot.setTitle(" ", size=f"{theme.PLOT_TITLE_PT}pt")
         self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize=f"{theme.LEGEND_PT}pt",
@@ -160,7 +165,7 @@ class KernelPanel(Panel):
                                 and w is not self.plot_widget]
         self.n_angles.valueChanged.connect(lambda _value: self.requestChanged.emit())
         for box in (self.show_inits, self.show_band, self.show_nngp):
-            box.toggled.connect(self._redraw)
+            box.toggled.connect(self._refit)
 
     # ------------------------------------------------------------------ Panel API
     def make_request(self, params: NetworkParams) -> KernelSliceRequest:
@@ -300,6 +305,11 @@ class KernelPanel(Panel):
         self._redraw()
 
     # ------------------------------------------------------------------ drawing
+    def _refit(self, *_):
+        """What is shown changed: fit the y range to it afresh."""
+        self.view_range.refit()
+        self._redraw()
+
     def _redraw(self, *_):
         snap = self._snapshot
         self.hint.setVisible(snap is None)
@@ -314,6 +324,10 @@ class KernelPanel(Panel):
             return
         req = snap.request
         a = snap.angles
+        if req is not self._range_request:   # a new computation: fit its results afresh
+            self._range_request = req
+            self.view_range.reset(x_fixed=(-math.pi, math.pi))
+        shown = []                           # the data on screen, for the y range
         entries = []
         for k, items in enumerate(self.width_items):
             if k >= len(req.widths):
@@ -323,6 +337,7 @@ class KernelPanel(Panel):
             if snap.limit_per_width:
                 items.limit.setData(a, snap.ntk_limit[k])
                 items.limit.setVisible(True)
+                shown.append(snap.ntk_limit[k])
             else:
                 items.limit.setVisible(False)
             if n == 0:
@@ -330,7 +345,8 @@ class KernelPanel(Panel):
                     item.setVisible(False)
             else:
                 items.inits.setData(*_nan_joined(a, snap.curves[k]), connect="finite")
-                items.inits.setVisible(self.show_inits.isChecked() and n > 1)
+                inits = self.show_inits.isChecked() and n > 1
+                items.inits.setVisible(inits)
                 mean, std = snap.mean[k], snap.std[k]
                 items.lo.setData(a, mean - std)
                 items.hi.setData(a, mean + std)
@@ -339,6 +355,7 @@ class KernelPanel(Panel):
                     item.setVisible(band)
                 items.mean.setData(a, mean)
                 items.mean.setVisible(True)
+                shown += [mean] + ([snap.curves[k]] if inits else []) + ([mean - std, mean + std] if band else [])
                 entries.append((items.mean, f"n = {req.widths[k]:,}: mean of {n} init{'s' if n > 1 else ''}"
                                 + (" ± std" if band else "")))
             if snap.limit_per_width:
@@ -346,6 +363,7 @@ class KernelPanel(Panel):
         if not snap.limit_per_width:
             self.limit_item.setData(a, snap.ntk_limit[0])
             self.limit_item.setVisible(True)
+            shown.append(snap.ntk_limit[0])
             entries.append((self.limit_item, "Θ∞ (infinite width)"))
         else:
             self.limit_item.setVisible(False)
@@ -354,6 +372,9 @@ class KernelPanel(Panel):
             self.nngp_item.setData(a, snap.nngp)
             entries.append((self.nngp_item, "Σ (NNGP, infinite width)"))
         self.nngp_item.setVisible(show_nngp)
+        if show_nngp:
+            shown.append(snap.nngp)
+        self.view_range.update(y=finite_bounds(*shown))
         self._set_legend(entries)
         done = sum(snap.n_done)
         total = req.n_init * len(req.widths)

@@ -29,6 +29,7 @@ from ..experiments.kernel_slices import MAX_WIDTHS
 from ..experiments.mnist_eigen import MAX_DIGITS, MIN_DIGITS, MnistRequest, MnistSnapshot, mnist_job
 from . import theme
 from .panel import Panel
+from .ranges import SteadyRange, finite_bounds
 from .params_panel import NetworkParams
 from .settings import read_bool, read_int
 from .training_panel import make_legend, style_plot
@@ -190,6 +191,9 @@ class MnistPanel(Panel):
         self._digit_legend_done = False
         self._image_key = None
         self._scatter_key = None
+        # (d) holds still while training streams: t pinned to the run, the norms' axis only grows
+        self.conv_range = SteadyRange(self.conv_plot)
+        self._conv_request = None
         self.reset()
         self.n_digits.valueChanged.connect(self._request_changed)
         self.component.valueChanged.connect(self._request_changed)
@@ -341,10 +345,14 @@ class MnistPanel(Panel):
         entries = []
         if snap.times is not None:
             k = req.component
+            if req is not self._conv_request:   # a new run: its time extent, values fitted afresh
+                self._conv_request = req
+                self.conv_range.reset(x_fixed=(0.0, float(snap.times[-1])) if len(snap.times) else None)
             self.theory.setData(snap.times, snap.theory)
             self.theory.setVisible(True)
             n_rec = int(np.max(snap.n_recorded)) if len(snap.n_recorded) else 0
             times = snap.times[:n_rec]
+            self.conv_range.update(y=finite_bounds(snap.theory, snap.g_norm[:, :n_rec], snap.h_norm[:, :n_rec]))
             for w, (g, h) in enumerate(zip(self.g_items, self.h_items)):
                 nets = np.flatnonzero(snap.net_width_index == w) if w < len(req.widths) else []
                 if len(nets) == 0 or n_rec == 0:

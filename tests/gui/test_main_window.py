@@ -318,3 +318,48 @@ def test_the_fig1_preset_opens_ready_to_run(qtbot):
     finally:
         close_window(qtbot, w)
         delete_now(w)
+
+
+def test_the_kernel_plot_holds_still_while_widths_arrive(window):
+    """y is fitted to the first result and then only grows (rarely), the circle's x range never
+    moves; a new computation and a change of what is shown fit afresh; the user's zoom is kept."""
+    from ntk_desktop.experiments import kernel_slices as ks
+
+    panel = window.panel("kernel")
+    view = panel.plot.getViewBox()
+    req = ks.KernelSliceRequest(depth=3, widths=(8, 32, 256), n_init=4, n_angles=41, backend="numpy")
+    snaps = list(ks.kernel_slice_job(req))
+    assert len(snaps) >= 6
+    moves = []
+    view.sigRangeChanged.connect(lambda *_: moves.append(view.viewRange()))
+    for s in snaps:
+        panel.show_snapshot(s)
+    assert len(moves) <= 4, len(moves)
+    (x0, x1), (y0, y1) = view.viewRange()
+    assert x0 < -np.pi and np.pi < x1 and x1 - x0 < 1.05 * 2 * np.pi
+    last = snaps[-1]
+    shown = [c for c in last.curves if c.size] + [last.ntk_limit]
+    shown += [m + sgn * s for m, s in zip(last.mean, last.std) for sgn in (-1, 1)]
+    lo, hi = min(np.nanmin(c) for c in shown), max(np.nanmax(c) for c in shown)
+    assert y0 <= lo and hi <= y1
+    # hiding the initializations and the band: refitted to the means and Θ∞ only
+    panel.show_inits.setChecked(False)
+    panel.show_band.setChecked(False)
+    _, (z0, z1) = view.viewRange()
+    tight = [m for m in last.mean] + [last.ntk_limit]
+    tlo, thi = min(np.nanmin(c) for c in tight), max(np.nanmax(c) for c in tight)
+    assert z0 <= tlo and thi <= z1 and (z1 - z0) < (y1 - y0)
+    assert (z1 - z0) <= 1.1 * (thi - tlo)
+    # a new computation with a 10× smaller kernel (β and inputs scale it): fitted afresh
+    small = ks.KernelSliceRequest(depth=1, widths=(8,), n_init=2, n_angles=41, beta=0.0, backend="numpy")
+    s2 = list(ks.kernel_slice_job(small))[-1]
+    panel.show_snapshot(s2)
+    _, (w0, w1) = view.viewRange()
+    vals = np.concatenate([s2.ntk_limit.ravel(), s2.mean[0]])
+    assert w0 <= vals.min() and vals.max() <= w1 and (w1 - w0) <= 1.1 * (vals.max() - vals.min()) + 1e-9
+    # the user's zoom stays theirs while results of the same computation arrive
+    view.scaleBy((0.5, 0.5))
+    view.sigRangeChangedManually.emit(view.state["mouseEnabled"])
+    zoomed = view.viewRange()
+    panel.show_snapshot(s2)
+    assert view.viewRange() == zoomed

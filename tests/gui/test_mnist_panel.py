@@ -178,3 +178,28 @@ def test_export_and_session_round_trip(qtbot, mwin):
     x1, _ = panel.scatter.getData()
     np.testing.assert_array_equal(x0, x1)
     assert panel.g_items[0].isVisible() and not w._debounce.isActive()
+
+
+def test_the_convergence_plot_holds_still_while_training_streams(mwin, monkeypatch):
+    """(d): t pinned to the run's extent from its first frame; the norms' axis fitted once and
+    grown only when a curve leaves it, never refitted every frame."""
+    from ntk_desktop.experiments import mnist_eigen as me
+
+    _, panel = mwin
+    req = me.MnistRequest(depth=2, widths=(8, 64), n_init=2, n_digits=N, backend="numpy", steps=300)
+    monkeypatch.setattr(me, "YIELD_INTERVAL", 0.0)
+    snaps = [s for s in me.mnist_job(req) if s.times is not None]
+    assert len(snaps) >= 3
+    view = panel.conv_plot.getViewBox()
+    moves = []
+    view.sigRangeChanged.connect(lambda *_: moves.append(1))
+    for s in snaps:
+        panel.show_snapshot(s)
+    assert len(moves) <= 3, len(moves)
+    (x0, x1), (y0, y1) = view.viewRange()
+    t_end = snaps[-1].times[-1]
+    assert x0 < 0 < t_end < x1 and x1 - x0 < 1.05 * t_end
+    last = snaps[-1]
+    n = int(last.n_recorded.max())
+    for values in (last.theory, last.g_norm[:, :n], last.h_norm[:, :n]):
+        assert y0 <= np.nanmin(values) and np.nanmax(values) <= y1
