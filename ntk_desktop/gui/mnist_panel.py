@@ -352,7 +352,9 @@ class MnistPanel(Panel):
             self.theory.setVisible(True)
             n_rec = int(np.max(snap.n_recorded)) if len(snap.n_recorded) else 0
             times = snap.times[:n_rec]
-            self.conv_range.update(y=finite_bounds(snap.theory, snap.g_norm[:, :n_rec], snap.h_norm[:, :n_rec]))
+            norms = finite_bounds(snap.theory, snap.g_norm[:, :n_rec], snap.h_norm[:, :n_rec])
+            # norms: the axis starts at 0 (‖hₜ‖ starts there), so it never grows downwards
+            self.conv_range.update(y=None if norms is None else (min(0.0, norms[0]), norms[1]))
             for w, (g, h) in enumerate(zip(self.g_items, self.h_items)):
                 nets = np.flatnonzero(snap.net_width_index == w) if w < len(req.widths) else []
                 if len(nets) == 0 or n_rec == 0:

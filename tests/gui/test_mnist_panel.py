@@ -203,3 +203,5 @@ def test_the_convergence_plot_holds_still_while_training_streams(mwin, monkeypat
     n = int(last.n_recorded.max())
     for values in (last.theory, last.g_norm[:, :n], last.h_norm[:, :n]):
         assert y0 <= np.nanmin(values) and np.nanmax(values) <= y1
+    top = max(np.nanmax(last.theory), np.nanmax(last.g_norm[:, :n]), np.nanmax(last.h_norm[:, :n]))
+    assert -0.05 * top <= y0 <= 0  # norms: from 0, not grown below it
