@@ -1,13 +1,14 @@
 """``ntk kernel``: analytic (infinite-width) or empirical NTK between two sets of inputs."""
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
 
 from ..core.analytic import check_method
 from ..core.empirical import mc_empirical_ntk
-from ..core.memory import check_budget, estimate_analytic, estimate_empirical, memory_budget
+from ..core.memory import check_budget, estimate_analytic, estimate_tile_scratch, memory_budget
 from ..core.network import check_dtype, init_params, load_params, save_params, widths_of
 from ..core.network import save_npz_atomic
 from ..errors import NTKInputError
@@ -18,7 +19,9 @@ def add_parser(sub):
     p = sub.add_parser("kernel", help="compute an analytic or empirical NTK",
                        description="Compute the NTK Θ(x1_i, x2_j) (and the NNGP Σ for --kind analytic) "
                        "and write it to an npz: key 'ntk' (plus 'nngp'), shape (N1, N2) when n_L = 1, "
-                       "else (N1, N2, n_L, n_L).")
+                       "else (N1, N2, n_L, n_L).  With --out NAME.npy the NTK is written tile by tile into "
+                       "a memory-mapped NAME.npy instead (plus NAME.nngp.npy for --kind analytic, and the "
+                       "metadata in NAME.json), so it may be larger than RAM.")
     p.add_argument("--kind", choices=("analytic", "empirical"), default="analytic",
                    help="analytic: infinite-width Θ∞ and Σ; empirical: a finite network's NTK")
     p.add_argument("--inputs", required=True, help="X1 as .npy (N1 × n0)")
@@ -51,8 +54,67 @@ def _meta(arch, kind):
     }
 
 
+def _progress(args):
+    """Per-tile progress on stderr for a terminal (nothing when quiet or redirected)."""
+    if args.quiet or not sys.stderr.isatty():
+        return None
+
+    def show(done, total):
+        sys.stderr.write(f"\rntk kernel: tile {done}/{total}" + ("\n" if done == total else ""))
+        sys.stderr.flush()
+
+    return show
+
+
+def _npy_paths(out: str, kind: str) -> dict:
+    stem = out[:-len(".npy")]
+    paths = {"ntk": out}
+    if kind == "analytic":
+        paths["nngp"] = stem + ".nngp.npy"
+    return paths
+
+
+def _write_npy(out: str, kind: str, shape: tuple, dtype, meta: dict, compute) -> dict:
+    """The .npy output: every array written tile by tile into a memory-mapped temporary .npy
+    next to its target (``compute(memmaps)``), renamed into place only when all are complete,
+    with a JSON sidecar of the metadata; so the result may be larger than RAM, and an error or
+    Ctrl-C leaves no partial file."""
+    import json
+    import shutil
+    from contextlib import ExitStack
+
+    from ..atomic import atomic_open, atomic_path
+    from ..core.memory import format_bytes
+
+    paths = _npy_paths(out, kind)
+    dtype = np.dtype(dtype)
+    need = len(paths) * int(np.prod(shape)) * dtype.itemsize
+    free = shutil.disk_usage(os.path.dirname(os.path.abspath(out))).free
+    if need > free:
+        raise NTKInputError(f"the result needs {format_bytes(need)} on disk but {os.path.dirname(os.path.abspath(out))} "
+                            f"has {format_bytes(free)} free")
+    sidecar = out[:-len(".npy")] + ".json"
+    with ExitStack() as stack:
+        maps = {}
+        for key, path in paths.items():
+            tmp = stack.enter_context(atomic_path(path))
+            maps[key] = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        try:
+            compute(maps)
+            for mm in maps.values():
+                mm.flush()
+        finally:
+            maps.clear()  # unmapped before the files are renamed (or removed after an error)
+        info = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in meta.items()}
+        info.update(shape=list(shape), dtype=dtype.name, files={k: os.path.basename(v) for k, v in paths.items()})
+        with atomic_open(sidecar, "w", encoding="utf-8") as fh:
+            json.dump(info, fh, indent=1)
+    return paths
+
+
 def run(args) -> int:
     out = check_out_path(args.out)
+    npy = out.endswith(".npy")
     budget = memory_budget(args.memory_budget)
     X1 = load_inputs(args.inputs, "inputs")
     X2 = None if args.inputs2 is None else load_inputs(args.inputs2, "inputs2")
@@ -69,6 +131,15 @@ def run(args) -> int:
         if args.params is not None:
             raise NTKInputError("--params applies to --kind empirical only")
         arch = architecture_from_args(args, X1.shape[1])
+        if npy:
+            if method != "auto":
+                raise NTKInputError(f"--method {method} computes in memory: write an .npz, or use --method auto "
+                                    "for an .npy output")
+            backend = select(args.backend, args.device)
+            _write_npy(out, "analytic", (N1, N2), np.float64, _meta(arch, "analytic"),
+                       lambda m: backend.analytic_kernels(arch, X1, X2, out=(m["nngp"], m["ntk"]),
+                                                          memory_budget=budget, progress=_progress(args)))
+            return _report(args, out, "analytic", (N1, N2), arch, backend)
         check_budget(estimate_analytic(N1, N2), f"the {N1}×{N2} analytic kernel", budget)
         backend = select(args.backend, args.device)
         if method == "auto":
@@ -92,32 +163,64 @@ def run(args) -> int:
             arch = architecture_from_args(args, X1.shape[1], widths_of(file_params))
         else:
             arch = architecture_from_args(args, X1.shape[1])
-        check_budget(estimate_empirical(arch.widths, N1, N2, dtype.itemsize, same=X2 is None),
-                     f"the {N1}×{N2} empirical NTK of a {arch.describe()} network", budget)
+        nL = arch.n_out
+        shape = (N1, N2) if nL == 1 else (N1, N2, nL, nL)
+        what = f"the {N1}×{N2} empirical NTK of a {arch.describe()} network"
+        one = file_params is not None or args.n_init == 1
+        if npy and not one:
+            raise NTKInputError("--n-init > 1 averages in memory: write an .npz output")
+        # the backends compute in tiles under a memory budget: what must fit besides their
+        # scratch is the result in RAM (none for an .npy output), or for --n-init the float64
+        # mean, sum of squares and temporaries
+        in_ram = 0 if npy else N1 * N2 * nL * nL * (dtype.itemsize if one else 6 * 8)
+        check_budget(in_ram + estimate_tile_scratch(arch.widths, min(N1, 256), dtype.itemsize), what, budget)
+        scratch_budget = budget - in_ram
         backend = select(args.backend, args.device)
         seed = 0 if args.seed is None else args.seed
         arrays = {}
-        if file_params is not None or args.n_init == 1:
+        if one:
             params = file_params if file_params is not None else init_params(arch, seed, dtype)
             if args.save_params:
                 save_params(check_out_path(args.save_params), params)
-            theta = backend.empirical_ntk(arch, params, X1, X2)
+            if npy:
+                meta = _meta(arch, "empirical")
+                if file_params is None:
+                    meta["seed"] = seed
+                _write_npy(out, "empirical", shape, dtype, meta,
+                           lambda m: _finite(backend.empirical_ntk(arch, params, X1, X2, out=m["ntk"],
+                                                                   memory_budget=scratch_budget,
+                                                                   progress=_progress(args))))
+                return _report(args, out, "empirical", shape, arch, backend)
+            theta = backend.empirical_ntk(arch, params, X1, X2, memory_budget=scratch_budget,
+                                          progress=_progress(args))
         else:
             theta, std = mc_empirical_ntk(arch, X1, X2, n_init=args.n_init, seed=seed, dtype=dtype,
                                           full=True, ntk_fn=backend.empirical_ntk)
             arrays["ntk_std"] = std if arch.n_out > 1 else std[:, :, 0, 0]
             arrays["n_init"] = np.array(args.n_init)
-        if not np.all(np.isfinite(theta)):
-            raise NTKInputError("the empirical NTK overflowed (non-finite values); use --dtype float64 "
-                                "or smaller inputs")
+        _finite(theta)
         arrays["ntk"] = theta if arch.n_out > 1 else theta[:, :, 0, 0]
         arrays.update(_meta(arch, "empirical"))
         if file_params is None:
             arrays["seed"] = np.array(seed)
     save_npz_atomic(out, arrays)
+    return _report(args, out, args.kind, arrays["ntk"].shape, arch, backend)
+
+
+def _finite(theta):
+    """Refuse a result with non-finite values (checked block by block: it may be a memory map)."""
+    flat = np.asarray(theta).reshape(len(theta), -1)
+    for i in range(0, len(flat), 1024):
+        if not np.all(np.isfinite(flat[i:i + 1024])):
+            raise NTKInputError("the empirical NTK overflowed (non-finite values); use --dtype float64 "
+                                "or smaller inputs")
+    return theta
+
+
+def _report(args, out, kind, shape, arch, backend) -> int:
     if not args.quiet:
-        shape = arrays["ntk"].shape
-        op = "analytic_kernels" if args.kind == "analytic" else "empirical_ntk"
+        op = "analytic_kernels" if kind == "analytic" else "empirical_ntk"
         used = getattr(backend, "last_used", {}).get(op, getattr(backend, "name", "numpy"))
-        print(f"wrote {out}: {args.kind} ntk {shape} for {arch.describe()} [{used}]", file=sys.stdout)
+        files = ", ".join(_npy_paths(out, kind).values()) if out.endswith(".npy") else out
+        print(f"wrote {files}: {kind} ntk {tuple(shape)} for {arch.describe()} [{used}]", file=sys.stdout)
     return 0

@@ -87,6 +87,16 @@ def estimate_empirical(widths, n1: int, n2: int, itemsize: int, same: bool = Fal
     return int(2 * result + rows * features * itemsize + 2 * n1 * n2 * itemsize + params * itemsize)
 
 
+def estimate_tile_scratch(widths, rows: int, itemsize: int) -> int:
+    """Bytes a tiled backend needs at least besides the result: the features (activations and
+    back-propagated vectors) of ``rows`` inputs and the parameters (a smaller budget fails in
+    the backend's own planning with its message)."""
+    nL = widths[-1]
+    features = sum(widths[:-1]) * (1 + nL) + sum(widths[1:]) * nL
+    params = sum(widths[l + 1] * (widths[l] + 1) for l in range(len(widths) - 1))
+    return int((rows * features + params) * itemsize)
+
+
 def estimate_analytic(n1: int, n2: int) -> int:
     """Peak bytes of :func:`analytic_kernels`: two float64 results plus bounded block scratch."""
     return int(2 * n1 * n2 * 8 + min(64 << 20, 8 * 8 * n1 * n2) + 4 * (n1 + n2) * 8)
