@@ -115,6 +115,9 @@ class Backend:
     device = "cpu"
     #: default memory budget when the caller gives none
     default_max_block = tiling.DEFAULT_MAX_BLOCK
+    #: exceptions of the device's runtime (an OpenCL launch or allocation failing): a chain
+    #: treats them as "cannot run this here" and moves on, with the reason
+    device_errors: tuple = ()
 
     # -- capabilities -------------------------------------------------------------------------
     def check(self, op: str, arch: Architecture, dtype) -> None:
@@ -336,9 +339,11 @@ class BackendChain:
     """What :func:`ntk_desktop.backends.select` returns: a primary backend and its fallbacks.
 
     Each operation runs on the first backend of the chain that supports it; a
-    :class:`BackendUnsupported` raised on the way (e.g. a kernel build error) moves to the next
-    backend and is recorded in ``fallbacks`` as (operation, backend, reason).  ``last_used[op]``
-    names the backend that ran ``op`` last.
+    :class:`BackendUnsupported` raised on the way (e.g. a kernel build error), or one of the
+    backend's ``device_errors`` (e.g. a GPU out of memory for a large tile), moves to the next
+    backend and is recorded in ``fallbacks`` as (operation, backend, reason).  The next backend
+    redoes the whole operation (an ``out=`` array is rewritten from the start).
+    ``last_used[op]`` names the backend that ran ``op`` last.
     """
 
     def __init__(self, backends: list):
@@ -386,6 +391,14 @@ class BackendChain:
                 with self._lock:
                     self.fallbacks.append((op, b.name, str(exc)))
                 log.info("backend %s cannot run %s (%s); trying the next one", b.name, op, exc)
+                continue
+            except b.device_errors as exc:
+                first = (str(exc).strip().splitlines() or [""])[0]
+                reason = f"{b.device} failed: {type(exc).__name__}: {first[:200]}"
+                last = BackendUnsupported(reason)
+                with self._lock:
+                    self.fallbacks.append((op, b.name, reason))
+                log.warning("backend %s failed to run %s (%s); trying the next one", b.name, op, reason)
                 continue
             with self._lock:
                 self.last_used[op] = b.name

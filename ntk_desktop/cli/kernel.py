@@ -223,4 +223,7 @@ def _report(args, out, kind, shape, arch, backend) -> int:
         used = getattr(backend, "last_used", {}).get(op, getattr(backend, "name", "numpy"))
         files = ", ".join(_npy_paths(out, kind).values()) if out.endswith(".npy") else out
         print(f"wrote {files}: {kind} ntk {tuple(shape)} for {arch.describe()} [{used}]", file=sys.stdout)
+        for f_op, name, reason in getattr(backend, "fallbacks", ()):
+            if f_op == op:
+                print(f"  (not on {name}: {reason})", file=sys.stdout)
     return 0

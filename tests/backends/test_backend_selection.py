@@ -312,3 +312,51 @@ def test_cli_kernel_uses_the_backend(tmp_path, backend, capsys):
         ref = (empirical.empirical_ntk(arch, init_params(arch, 0), X) if kind == "empirical"
                else analytic.analytic_ntk(arch, X))
         assert relative_error(ntk, ref) <= 1e-12
+
+
+@needs_opencl
+def test_a_device_error_mid_operation_falls_back_with_the_reason(monkeypatch):
+    """A real OpenCL runtime error (an allocation the device refuses, as a GPU out of memory would)
+    during an operation: the chain redoes it on the CPU and records why."""
+    import pyopencl as cl
+
+    from ntk_desktop.backends.opencl import OpenCLBackend, discover
+
+    ocl = OpenCLBackend(discover().usable()[0])
+    chain = BackendChain([ocl, backends.select("numba").primary])
+    arch, p, X = _case()
+    calls = []
+
+    def refused(self, n, dt):
+        calls.append(n)
+        return cl.Buffer(self.dev.context, cl.mem_flags.READ_WRITE, size=0)  # INVALID_BUFFER_SIZE
+
+    monkeypatch.setattr(OpenCLBackend, "_alloc", refused)
+    progress = []
+    theta = chain.empirical_ntk(arch, p.astype(np.float32), X, progress=lambda d, t: progress.append((d, t)))
+    assert calls, "the OpenCL path did not run"
+    assert chain.last_used["empirical_ntk"] == "numba"
+    op, name, reason = chain.fallbacks[-1]
+    assert (op, name) == ("empirical_ntk", "opencl") and "LogicError" in reason and "INVALID_BUFFER_SIZE" in reason
+    assert relative_error(theta, empirical.empirical_ntk(arch, p, X, full=True)) <= 3e-5
+    assert progress and progress[-1][0] == progress[-1][1]
+    # errors that are the caller's are not swallowed
+    with pytest.raises(NTKInputError):
+        chain.empirical_ntk(arch, p.astype(np.float32), X[:, :1])
+
+
+@needs_opencl
+def test_the_cli_says_why_an_operation_left_the_device(monkeypatch, tmp_path, capsys):
+    import pyopencl as cl
+
+    from ntk_desktop import cli
+    from ntk_desktop.backends.opencl import OpenCLBackend
+
+    monkeypatch.setattr(OpenCLBackend, "_alloc",
+                        lambda self, n, dt: cl.Buffer(self.dev.context, cl.mem_flags.READ_WRITE, size=0))
+    np.save(tmp_path / "X.npy", inputs(np.random.default_rng(0), 6, 3))
+    code = cli.main(["kernel", "--kind", "empirical", "--inputs", str(tmp_path / "X.npy"), "--width", "8",
+                     "--dtype", "float32", "--backend", "opencl", "--out", str(tmp_path / "k.npz")])
+    out = capsys.readouterr().out
+    assert code == 0 and "[numba]" in out
+    assert "(not on opencl: " in out and "INVALID_BUFFER_SIZE" in out

@@ -49,6 +49,7 @@ class OpenCLBackend(Backend):
         import pyopencl as cl
 
         self._cl = cl
+        self.device_errors = (cl.Error,)
         self.dev = dev
         self.device = f"{dev.name} [{dev.platform_name}, {dev.type}, {dev.id}]"
         if tiles is not None:
