@@ -362,6 +362,15 @@ class BackendChain:
     def name(self) -> str:
         return self.primary.name
 
+    def used_label(self, op: str) -> str:
+        """Which backend ran ``op`` last, for a status line: "numba", or when it was not the
+        primary one, "numba (not opencl: <why>)"."""
+        used = self.last_used.get(op)
+        if used is None or used == self.primary.name:
+            return used or self.primary.name
+        why = next((r for o, b, r in reversed(self.fallbacks) if o == op and b == self.primary.name), "")
+        return f"{used} (not {self.primary.name}: {why[:80]})" if why else used
+
     @property
     def device(self) -> str:
         return self.primary.device

@@ -234,6 +234,8 @@ def kernel_slice_job(request: KernelSliceRequest) -> Iterator[KernelSliceSnapsho
         for r0 in range(0, A, rows):
             r1 = min(A, r0 + rows)
             theta = backend.empirical_ntk(arch, params, X0, X[r0:r1])
+            if hasattr(backend, "used_label"):   # what really ran (a fallback says so)
+                snap = dataclasses.replace(snap, backend=backend.used_label("empirical_ntk"))
             curve[r0:r1] = np.asarray(theta, dtype=np.float64).reshape(1, r1 - r0, -1)[0, :, 0]
             part += float(arch.n_params) * (r1 - r0)
             if r1 < A:

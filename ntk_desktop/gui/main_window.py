@@ -208,6 +208,7 @@ class MainWindow(QMainWindow):
     def _make_status_bar(self):
         sb = self.statusBar()
         self.backend_label = QLabel("backend: –")
+        self._backend_text = ""
         self.backend_label.setObjectName("backend_label")
         self.backend_label.setToolTip("the compute backend of the current job")
         self.message = QLabel("")
@@ -337,8 +338,17 @@ class MainWindow(QMainWindow):
             self._last_status = status
             self.show_message(status)
         backend = getattr(snap, "backend", "")
-        if backend:
-            self.backend_label.setText(f"backend: {backend}")
+        if backend and backend != self._backend_text:
+            self.show_backend(backend)
+
+    def show_backend(self, backend: str) -> None:
+        """The status bar's backend label; a fallback's reason ("numba (not opencl: why)") goes
+        to the tooltip, so that the label stays short."""
+        self._backend_text = backend
+        short, _, why = backend.partition(" (not ")
+        self.backend_label.setText(f"backend: {short}" + (" (fallback)" if why else ""))
+        self.backend_label.setToolTip(f"the compute backend of the current job: {short}"
+                                      + (f"; not {why[:-1] if why.endswith(')') else why}" if why else ""))
 
     def _push_frames(self):
         self._last_frame = time.monotonic()

@@ -209,3 +209,26 @@ def test_the_job_module_is_qt_free():
     proc = subprocess.run([sys.executable, "-c", code], cwd=str(repo), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-500:]
     assert proc.stdout.strip() == "[]"
+
+
+def test_the_snapshot_names_the_backend_that_really_ran(monkeypatch):
+    """A chain whose first backend cannot run the operation: the status names the fallback and why."""
+    from ntk_desktop.backends.base import BackendChain, BackendUnsupported
+    from ntk_desktop.backends.numpy_backend import NumpyBackend
+
+    class NoFloat64(NumpyBackend):
+        name = "gpu-without-fp64"
+
+        def check(self, op, arch, dtype):
+            if np.dtype(dtype) == np.float64:
+                raise BackendUnsupported("no usable fp64")
+
+    chain = BackendChain([NoFloat64(), NumpyBackend()])
+    monkeypatch.setattr("ntk_desktop.backends.select", lambda name=None, device=None: chain)
+    last = list(kernel_slice_job(KernelSliceRequest(**SMALL)))[-1]
+    assert last.backend == "numpy (not gpu-without-fp64: no usable fp64)"
+    assert chain.used_label("empirical_ntk") == last.backend
+    # and the primary when it ran
+    plain = BackendChain([NumpyBackend()])
+    monkeypatch.setattr("ntk_desktop.backends.select", lambda name=None, device=None: plain)
+    assert list(kernel_slice_job(KernelSliceRequest(**SMALL)))[-1].backend == "numpy"

@@ -363,3 +363,11 @@ def test_the_kernel_plot_holds_still_while_widths_arrive(window):
     zoomed = view.viewRange()
     panel.show_snapshot(s2)
     assert view.viewRange() == zoomed
+
+
+def test_a_fallback_backend_is_named_short_with_the_reason_in_the_tooltip(window):
+    window.show_backend("numba (not opencl: 'GPU' has no usable fp64)")
+    assert window.backend_label.text() == "backend: numba (fallback)"
+    assert window.backend_label.toolTip().endswith("numba; not opencl: 'GPU' has no usable fp64")
+    window.show_backend("numpy")
+    assert window.backend_label.text() == "backend: numpy" and "not " not in window.backend_label.toolTip()
