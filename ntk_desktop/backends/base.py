@@ -16,7 +16,9 @@ Operations (signatures of :class:`Backend`; every array argument is a host NumPy
   units, see :func:`~ntk_desktop.core.network.raw_step_scales`; the same step as
   :func:`ntk_desktop.core.training.gd_step`); ``gd_trainer(arch, params, X, Y, *,
   last_layer_only=False)`` keeps the parameters where the backend computes (device memory for
-  OpenCL) for many steps: ``trainer.step(lr) -> (loss, output)``, ``trainer.params()``.
+  OpenCL) for many steps: ``trainer.step(lr) -> (loss, output)`` — which is
+  ``trainer.forward() -> (loss, output)`` then ``trainer.descend(lr)``, so that a caller can
+  test the loss before the step is taken — and ``trainer.params()``.
 
 Large kernels are computed in tiles (:mod:`.tiling`) whose scratch memory is bounded by
 ``memory_budget`` (bytes; default :func:`~ntk_desktop.core.memory.memory_budget`, and for an OpenCL

@@ -289,14 +289,20 @@ class NumbaTrainer:
     def params(self) -> Params:
         return self._params
 
-    def step(self, lr: float):
-        arch, p, be = self.arch, self._params, self.backend
+    def forward(self):
+        """(loss, output) at the current parameters; :meth:`descend` may follow."""
+        with _LOCK:
+            self._fwd = self.backend.forward(self.arch, self._params, self.X)
+        loss, g = loss_and_residual(self._fwd.output, self.Y)
+        self._g = np.ascontiguousarray(g)
+        return loss, self._fwd.output
+
+    def descend(self, lr: float) -> None:
+        """The step from the last :meth:`forward`'s state."""
+        arch, p, be, fwd, g = self.arch, self._params, self.backend, self._fwd, self._g
         dt = p.dtype
         act, slope = be._act(arch)
         with _LOCK:
-            fwd = be.forward(arch, p, self.X)
-            loss, g = loss_and_residual(fwd.output, self.Y)
-            g = np.ascontiguousarray(g)
             for l in range(arch.depth - 1, self.first - 1, -1):
                 scale = 1.0 / math.sqrt(arch.widths[l])
                 W = p.weights[l]
@@ -314,4 +320,9 @@ class NumbaTrainer:
                 if s_b != 0.0 and arch.beta > 0:
                     p.biases[l] += dt.type(-lr * s_b * arch.beta) * g.sum(axis=0)
                 g = g_next
-        return loss, fwd.output
+        self._fwd = self._g = None
+
+    def step(self, lr: float):
+        loss, f = self.forward()
+        self.descend(lr)
+        return loss, f

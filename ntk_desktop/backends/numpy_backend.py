@@ -78,11 +78,16 @@ class NumpyTrainer:
     def params(self) -> Params:
         return self._params
 
-    def step(self, lr: float):
-        arch, p = self.arch, self._params
+    def forward(self):
+        """(loss, outputs) at the current parameters; :meth:`descend` may follow."""
+        self._fwd = network.forward(self.arch, self._params, self.X)
+        loss, self._g = loss_and_residual(self._fwd.output, self.Y)
+        return loss, self._fwd.output
+
+    def descend(self, lr: float) -> None:
+        """The step from the last :meth:`forward`'s state."""
+        arch, p, fwd, g = self.arch, self._params, self._fwd, self._g
         dt = p.dtype
-        fwd = network.forward(arch, p, self.X)
-        loss, g = loss_and_residual(fwd.output, self.Y)
         for l in range(arch.depth - 1, self.first - 1, -1):
             scale = dt.type(1.0 / math.sqrt(arch.widths[l]))
             grad_w = (g.T @ fwd.alphas[l]) * scale
@@ -92,4 +97,9 @@ class NumpyTrainer:
             s_w, s_b = network.raw_step_scales(arch, l)
             p.weights[l] -= dt.type(lr * s_w) * grad_w
             p.biases[l] -= dt.type(lr * s_b) * grad_b
-        return loss, fwd.output
+        self._fwd = self._g = None
+
+    def step(self, lr: float):
+        loss, f = self.forward()
+        self.descend(lr)
+        return loss, f

@@ -74,9 +74,10 @@ def add_parser(sub):
                    help="skip computing the stability bound 2N/λ_max at initialization")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                    help="precision of the network (default float64)")
-    p.add_argument("--backend", choices=("numpy", "auto", "numba"), default="numpy",
-                   help="where the steps run: numpy (the reference, default) or, with at most 32 training "
-                        "points and no --linearized, compiled steps (auto, numba)")
+    p.add_argument("--backend", choices=("numpy", "auto", "numba", "opencl"), default="numpy",
+                   help="where the steps run: numpy (the reference, default); with no --linearized: "
+                        "compiled steps for at most 32 training points (auto, numba), an OpenCL device "
+                        "(opencl; auto with more points when it selects a GPU)")
     add_output_options(p, "runs")
     return p
 

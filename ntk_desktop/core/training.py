@@ -515,7 +515,9 @@ def train_iter(arch: Architecture, X, Y, *, X_test=None, params: Optional[Params
     state = _RunState()
     buffers: list = [None] * arch.depth    # outer-product scratch, one per layer
     fast = _fast_stepper(backend, arch, params, X, Y_dt, lr, last_only, lin is not None)
-    max_chunk = max(1, int(CHUNK_WORK // max(1, arch.n_params)))
+    sync = getattr(fast, "sync", None)              # a stepper whose parameters live elsewhere
+    invalidate = getattr(fast, "invalidate", None)
+    max_chunk = getattr(fast, "max_chunk", None) or max(1, int(CHUNK_WORK // max(1, arch.n_params)))
     k = 0
     while True:
         with np.errstate(over="ignore", invalid="ignore"):
@@ -528,6 +530,8 @@ def train_iter(arch: Architecture, X, Y, *, X_test=None, params: Optional[Params
                 if state.loss0 is None:
                     state.loss0 = loss
             else:
+                if sync is not None:   # the parameters on the host, where this path reads them
+                    sync()
                 f, feats, loss, f_lin, lin_loss, status, message = _evaluate(
                     arch, params, X, Yd, lin, last_only, state, k, lr, divergence_factor)
             if status == "running" and k > 0 and cancel is not None and cancel():
@@ -548,6 +552,8 @@ def train_iter(arch: Architecture, X, Y, *, X_test=None, params: Optional[Params
             terminal = status != "running"
             snap = None
             if terminal or k % record_every == 0:
+                if sync is not None and fast_step:
+                    sync()
                 with_test = Xt is not None and (terminal or test_when is None or bool(test_when()))
                 snap = _snapshot(arch, params, k, lr, loss, f, f_lin, lin_loss, Xt if with_test else None, Xn,
                                  lin, last_only,
@@ -563,6 +569,8 @@ def train_iter(arch: Architecture, X, Y, *, X_test=None, params: Optional[Params
                 _descend(arch, params, feats, gs, lr, buffers)
                 if lin_gs is not None:
                     _descend(arch, lin[3], lin[1], lin_gs, lr, buffers)
+                if invalidate is not None:   # the device's copy is one step behind
+                    invalidate()
         k += 1
         cancel = _report(progress, k, steps, cancel)
         # the steps before the next record (or the last step), compiled, in chunks
@@ -594,19 +602,92 @@ SMALL_BATCH = 32
 #: parameter updates per compiled call between records (bounds the time between cancellation
 #: checks to a few tens of milliseconds)
 CHUNK_WORK = 5e7
-BACKENDS = ("numpy", "auto", "numba")
+BACKENDS = ("numpy", "auto", "numba", "opencl")
 
 
 def compiled_steps_apply(backend: str, n_points: int, linearized: bool) -> bool:
     """Whether ``train_iter(backend=...)`` takes its steps compiled (few points, no linearized
-    model, a backend other than the NumPy reference)."""
+    model, a backend other than the NumPy reference and OpenCL)."""
     if backend not in BACKENDS:
         raise NTKInputError(f"unknown training backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    return backend != "numpy" and not linearized and n_points <= SMALL_BATCH
+    return backend in ("auto", "numba") and not linearized and n_points <= SMALL_BATCH
+
+
+def device_steps_apply(backend: str, n_points: int, linearized: bool) -> bool:
+    """Whether ``train_iter(backend=...)`` takes its steps on an OpenCL device: asked for by
+    name, or ``auto`` with more than SMALL_BATCH points when ``auto`` selects a GPU (no
+    linearized model in either case)."""
+    if backend not in BACKENDS:
+        raise NTKInputError(f"unknown training backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if linearized or backend in ("numpy", "numba"):
+        return False
+    if backend == "opencl":
+        return True
+    if n_points <= SMALL_BATCH:
+        return False
+    from ..backends import select
+
+    try:
+        return select("auto").primary.name == "opencl"
+    except NTKInputError:
+        return False
+
+
+class _TrainerStepper:
+    """A backend trainer (``gd_trainer``: parameters on the device) behind the stepper interface
+    of :func:`train_iter`: ``forward`` tests the loss before any step is taken, so a run stops at
+    the same step, with the same message, as the reference.  ``sync()`` brings the parameters
+    back to the host arrays (before a record or a NumPy step), ``invalidate()`` marks the device
+    copy stale (after a NumPy step)."""
+
+    #: steps per ``run`` call: one (each is a device call anyway), so that progress and
+    #: cancellation are checked every step
+    max_chunk = 1
+
+    def __init__(self, chain, arch, params, X, Y, lr, last_only):
+        self._make = lambda: chain.gd_trainer(arch, params, X, Y, last_layer_only=last_only)
+        self.trainer = self._make()
+        self.lr = float(lr)
+        self.output = None
+        self._stale = False
+
+    def forward(self, loss0: float, factor: float):
+        if self._stale:
+            reload = getattr(self.trainer, "reload", None)
+            if reload is not None:
+                reload()
+            self._stale = False
+        loss, f = self.trainer.forward()
+        self.output = f
+        ok = math.isfinite(loss) and bool(np.all(np.isfinite(f))) and not (loss0 > 0 and loss > factor * loss0)
+        return (0 if ok else 1), float(loss)
+
+    def step(self) -> None:
+        self.trainer.descend(self.lr)
+
+    def run(self, n_steps: int, loss0: float, factor: float):
+        for i in range(int(n_steps)):
+            code, _ = self.forward(loss0, factor)
+            if code:
+                return i, code
+            self.step()
+        return int(n_steps), 0
+
+    def sync(self) -> None:
+        self.trainer.params()
+
+    def invalidate(self) -> None:
+        self._stale = True
 
 
 def _fast_stepper(backend, arch, params, X, Y, lr, last_only, linearized):
-    """The compiled small-batch stepper for this run, or None (NumPy steps)."""
+    """The stepper for this run: a backend trainer on an OpenCL device, the compiled
+    small-batch stepper, or None (NumPy steps)."""
+    if device_steps_apply(backend, len(X), linearized):
+        from ..backends import select
+
+        chain = select("opencl" if backend == "opencl" else "auto")
+        return _TrainerStepper(chain, arch, params, X, Y, lr, last_only)
     if not compiled_steps_apply(backend, len(X), linearized):
         return None
     try:

@@ -29,7 +29,8 @@ from ..core.analytic import analytic_kernels
 from ..core.memory import check_budget, estimate_analytic
 from ..core.network import Architecture, apply, init_params
 from ..core.spectral import decompose, kernel_pca
-from ..core.training import estimate_training, max_stable_lr, train_iter
+from ..core.training import (compiled_steps_apply, device_steps_apply, estimate_training, max_stable_lr,
+                             train_iter)
 from ..data.mnist import N_PIXELS, SIDE, mnist_subset
 from ..errors import NTKInputError
 from . import leave_a_core_for_the_gui
@@ -231,6 +232,16 @@ def mnist_job(request: MnistRequest) -> Iterator[MnistSnapshot]:
                                    n_recorded=_frozen(n_rec, np.int64), progress=progress, status=status,
                                    state=state, message=message)
 
+    # where the steps run: an OpenCL GPU when "auto" selects one (or "opencl" is asked for),
+    # compiled steps for a few digits, else the NumPy reference
+    step_backend = req.backend
+    if device_steps_apply(step_backend, N, False):
+        where = "opencl steps"
+    elif compiled_steps_apply(step_backend, N, False):
+        where = "numba steps"
+    else:
+        where = "numpy steps"
+    snap = dataclasses.replace(snap, backend=where)
     yield current(0.03, f"initializing {n_nets} network(s)")
     archs = [req.architecture(w) for w in req.widths]
     runs, targets = [], []
@@ -240,7 +251,7 @@ def mnist_job(request: MnistRequest) -> Iterator[MnistSnapshot]:
         target = np.asarray(apply(arch, p0, X), dtype=np.float64)[:, 0] + req.amplitude * f_k
         targets.append(target)
         runs.append(train_iter(arch, X, target[:, None], params=p0, lr=lr, steps=steps, record_every=every,
-                               check_stability=False))
+                               check_stability=False, backend=step_backend))
         del p0
         yield current(0.03, f"initializing {n_nets} network(s): {j + 1} done")
     total = float(sum(a.n_params for a in archs) * req.n_init * T)

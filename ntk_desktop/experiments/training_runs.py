@@ -48,7 +48,7 @@ from ..core.analytic import analytic_kernels
 from ..core.memory import check_budget, estimate_analytic
 from ..core.network import Architecture
 from ..core.predict import predict_gd
-from ..core.training import compiled_steps_apply, estimate_training, max_stable_lr, train_iter
+from ..core.training import compiled_steps_apply, device_steps_apply, estimate_training, max_stable_lr, train_iter
 from ..data.synthetic import circle_points, circle_slice, figure2_training_set, product_target
 from ..errors import NTKInputError
 from . import leave_a_core_for_the_gui
@@ -267,6 +267,12 @@ def memory_needed(request: TrainingRequest) -> int:
     return int(total)
 
 
+def _where(step_backend: str, n_points: int, linearized: bool) -> str:
+    if device_steps_apply(step_backend, n_points, linearized):
+        return "opencl"
+    return "numba" if compiled_steps_apply(step_backend, n_points, linearized) else "numpy"
+
+
 def training_job(request: TrainingRequest) -> Iterator[TrainingSnapshot]:
     """Yield :class:`TrainingSnapshot` s: the data and the infinite-width prediction first, then the
     interleaved training of every network (see the module docstring)."""
@@ -311,8 +317,7 @@ def training_job(request: TrainingRequest) -> Iterator[TrainingSnapshot]:
         lin_loss=None if lin_loss is None else _frozen(lin_loss), f_circle=_frozen(f_circle),
         f_lin_circle=None if f_lin is None else _frozen(f_lin), net_lr_bound=_frozen(net_bound),
         progress=0.0, status=f"infinite-width prediction ready; {lr_note}", message=lr_note,
-        backend=f"{'numba' if compiled_steps_apply(step_backend, len(X), req.linearized) else 'numpy'} steps, "
-                f"{req.dtype}")
+        backend=f"{_where(step_backend, len(X), req.linearized)} steps, {req.dtype}")
     yield base
 
     def snapshot(progress, status, state="running", message=lr_note):

@@ -376,8 +376,10 @@ class _DeviceParams:
 
 class OpenCLTrainer:
     """Full-batch GD with the parameters kept on the device (equations as
-    :class:`~ntk_desktop.backends.numpy_backend.NumpyTrainer`).  ``params()`` copies them back
-    into the caller's arrays."""
+    :class:`~ntk_desktop.backends.numpy_backend.NumpyTrainer`).  ``step(lr)`` is
+    ``forward()`` (loss and outputs, which a caller may test before stepping) then
+    ``descend(lr)``.  ``params()`` copies the parameters back into the caller's arrays;
+    ``reload()`` uploads them again after the caller changed them."""
 
     def __init__(self, backend: OpenCLBackend, arch: Architecture, params: Params, X, Y, *,
                  last_layer_only: bool = False):
@@ -392,6 +394,11 @@ class OpenCLTrainer:
             self.Xbuf = backend._upload(self.X)
         self._dirty = False
 
+    def reload(self) -> None:
+        with self.be.lock():
+            self.dp = self.be._prepare_params(self.arch, self._params)
+        self._dirty = False
+
     def params(self) -> Params:
         if self._dirty:
             be = self.be
@@ -403,18 +410,28 @@ class OpenCLTrainer:
             self._dirty = False
         return self._params
 
-    def step(self, lr: float):
+    def forward(self):
+        """(loss, output) at the current parameters; :meth:`descend` may follow."""
+        be, arch, dp = self.be, self.arch, self.dp
+        dt = dp.dt
+        N = len(self.X)
+        with be.lock():
+            self._fwd = be._forward_dev(arch, dp, self.X, self.Xbuf)
+            f = be._read(self._fwd[2], np.empty((N, arch.n_out), dt))
+        loss, self._g = loss_and_residual(f, self.Y)
+        return loss, f
+
+    def descend(self, lr: float) -> None:
+        """The step from the last :meth:`forward`'s state."""
         be, arch, dp = self.be, self.arch, self.dp
         dt = dp.dt
         T = dt.type
         N = len(self.X)
         ks = dp.kernels
         slope = T(arch.nonlinearity.slope or 0.0)
+        alphas, pres, _ = self._fwd
         with be.lock():
-            alphas, pres, out_buf = be._forward_dev(arch, dp, self.X, self.Xbuf)
-            f = be._read(out_buf, np.empty((N, arch.n_out), dt))
-            loss, g_host = loss_and_residual(f, self.Y)
-            g = be._upload(g_host, dt)
+            g = be._upload(self._g, dt)
             for l in range(arch.depth - 1, self.first - 1, -1):
                 n_l, n_next = arch.widths[l], arch.widths[l + 1]
                 scale = 1.0 / math.sqrt(n_l)
@@ -436,5 +453,10 @@ class OpenCLTrainer:
                 be._cl.enqueue_nd_range_kernel(be.dev.queue, kb, (n_next,), None)
                 g = g_next
             be.dev.queue.finish()
+        self._fwd = self._g = None
         self._dirty = True
+
+    def step(self, lr: float):
+        loss, f = self.forward()
+        self.descend(lr)
         return loss, f
