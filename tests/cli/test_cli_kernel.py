@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ntk_desktop.cli import main
+from cli_helpers import run
 from ntk_desktop.core.analytic import analytic_kernels
 from ntk_desktop.core.empirical import empirical_ntk
 from ntk_desktop.core.network import Architecture, init_params
@@ -22,16 +22,6 @@ def files(tmp_path, circle_points):
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "Y.npy", Y)
     return tmp_path, X, Y
-
-
-def run(argv, capsys):
-    """Run the CLI in-process; argparse's own errors end in SystemExit, which counts as the code."""
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_analytic_round_trip(files, capsys):

@@ -8,19 +8,10 @@ import os
 import numpy as np
 import pytest
 
-from ntk_desktop.cli import main
+from cli_helpers import run
 from ntk_desktop.core.analytic import analytic_kernels
 from ntk_desktop.core.empirical import empirical_ntk
 from ntk_desktop.core.network import Architecture, init_params
-
-
-def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
