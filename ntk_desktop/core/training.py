@@ -645,8 +645,7 @@ class _TrainerStepper:
     max_chunk = 1
 
     def __init__(self, chain, arch, params, X, Y, lr, last_only):
-        self._make = lambda: chain.gd_trainer(arch, params, X, Y, last_layer_only=last_only)
-        self.trainer = self._make()
+        self.trainer = chain.gd_trainer(arch, params, X, Y, last_layer_only=last_only)
         self.lr = float(lr)
         self.output = None
         self._stale = False
