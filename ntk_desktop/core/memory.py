@@ -81,10 +81,8 @@ def estimate_empirical(widths, n1: int, n2: int, itemsize: int, same: bool = Fal
     back-propagated vectors of both input sets, and the network's parameters."""
     nL = widths[-1]
     result = n1 * n2 * nL * nL * itemsize
-    features = sum(widths[:-1]) * (1 + nL) + sum(widths[1:]) * nL
     rows = n1 if same else n1 + n2
-    params = sum(widths[l + 1] * (widths[l] + 1) for l in range(len(widths) - 1))
-    return int(2 * result + rows * features * itemsize + 2 * n1 * n2 * itemsize + params * itemsize)
+    return int(2 * result + 2 * n1 * n2 * itemsize + estimate_tile_scratch(widths, rows, itemsize))
 
 
 def estimate_tile_scratch(widths, rows: int, itemsize: int) -> int:
