@@ -194,8 +194,11 @@ def run(args) -> int:
             theta = backend.empirical_ntk(arch, params, X1, X2, memory_budget=scratch_budget,
                                           progress=_progress(args))
         else:
+            def ntk_fn(a, p, x1, x2):  # each initialization's kernel in tiles under the rest of the budget
+                return backend.empirical_ntk(a, p, x1, x2, memory_budget=scratch_budget)
+
             theta, std = mc_empirical_ntk(arch, X1, X2, n_init=args.n_init, seed=seed, dtype=dtype,
-                                          full=True, ntk_fn=backend.empirical_ntk)
+                                          full=True, ntk_fn=ntk_fn)
             arrays["ntk_std"] = std if arch.n_out > 1 else std[:, :, 0, 0]
             arrays["n_init"] = np.array(args.n_init)
         _finite(theta)

@@ -102,3 +102,23 @@ def test_an_interrupted_npy_leaves_the_previous_file_and_nothing_partial(inputs,
     assert code == 130 and "interrupted" in err
     assert (d / "k.npy").read_bytes() == b"previous result"
     assert not _leftovers(d) and not (d / "k.json").exists()
+
+
+def test_n_init_leaves_the_rest_of_the_budget_to_the_tiles(inputs, capsys, monkeypatch):
+    """--n-init holds 6 float64 results in RAM; each initialization's kernel gets the remainder."""
+    d, X = inputs
+    np.save(d / "Z.npy", X[:100])
+    from ntk_desktop.backends.base import Backend
+
+    budgets = []
+    real = Backend.empirical_ntk
+
+    def spy(self, *a, memory_budget=None, **kw):
+        budgets.append(memory_budget)
+        return real(self, *a, memory_budget=memory_budget, **kw)
+
+    monkeypatch.setattr(Backend, "empirical_ntk", spy)
+    code, _, err = run(["kernel", "--kind", "empirical", "--inputs", str(d / "Z.npy"), "--width", "8", "--n-init", "3",
+                        "--backend", "numpy", "--memory-budget", "1MB", "--out", str(d / "mc.npz")], capsys)
+    assert code == 0, err
+    assert budgets == [10 ** 6 - 6 * 8 * 100 * 100] * 3   # 1MB = 10⁶ bytes
