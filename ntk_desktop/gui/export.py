@@ -14,6 +14,7 @@ import pyqtgraph as pg
 
 from ..atomic import atomic_path
 from ..errors import NTKInputError
+from .plot_style import data_items, plot_items
 
 IMAGE_FORMATS = (".png", ".svg")
 DATA_FORMATS = (".csv", ".npz")
@@ -107,11 +108,9 @@ def _svg_with_qt(target, path: str, title: str) -> None:
 
 def plotted_curves(panel) -> Dict[str, np.ndarray]:
     """Generic :meth:`Panel.export_arrays`: x and y of every visible curve of every plot."""
-    from .presentation import _data_items, _plot_items
-
     out = {}
-    for i, plot in enumerate(_plot_items(panel)):
-        for j, item in enumerate(_data_items(plot)):
+    for i, plot in enumerate(plot_items(panel)):
+        for j, item in enumerate(data_items(plot)):
             if not item.isVisible():
                 continue
             x, y = item.getData() if isinstance(item, pg.PlotDataItem) else (item.xData, item.yData)

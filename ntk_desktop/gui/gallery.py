@@ -103,7 +103,7 @@ class GalleryController(QObject):
         w.apply_preset(preset)                 # parameters, panel options, the status-bar message
         self.explanation = preset.description
         w.show_message(f"{preset.name}: {preset.description}" + ("" if run else ". Press Run (F5)."))
-        w._debounce.stop()
+        w.cancel_auto_run()
         if run:
             w.run()
         return preset

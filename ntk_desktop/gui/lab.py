@@ -2,13 +2,15 @@
 
 File menu: sessions (:mod:`.sessions`), export (:mod:`.export`); View menu: presentation mode
 (:mod:`.presentation`) and the presets gallery (:mod:`.gallery`); Record menu (:mod:`.recording`);
-the window icon.  Each piece lives in its own module; the window gets the attributes
-``presentation``, ``exporter``, ``sessions``, ``recorder``, ``gallery``.
+the window icon.  Each piece lives in its own module; :func:`install` returns them as a
+:class:`LabTools` and the window keeps them as its attributes ``sessions``, ``exporter``,
+``presentation``, ``recorder`` and ``gallery``.
 """
 from __future__ import annotations
 
 import logging
 import os
+from typing import Any, NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,18 @@ def window_icon():
     return icon
 
 
-def install(window) -> None:
+class LabTools(NamedTuple):
+    """The lecture and lab workflow of one window (``recorder`` and ``gallery`` may be None)."""
+
+    sessions: Any
+    exporter: Any
+    presentation: Any
+    recorder: Any
+    gallery: Any
+
+
+def install(window) -> LabTools:
+    """Build the workflow's menus and controllers into ``window`` (its menus, runner, params)."""
     from .export import ExportActions
     from .presentation import PresentationController
     from .sessions import SessionManager
@@ -37,24 +50,25 @@ def install(window) -> None:
         log.warning("no window icon: %s", exc)
     file_menu = _menu_of(window, window.act_screenshot)
     before = window.act_screenshot
-    window.sessions = SessionManager(window, file_menu, before)
-    window.exporter = ExportActions(window, file_menu, before)
+    sessions = SessionManager(window, file_menu, before)
+    exporter = ExportActions(window, file_menu, before)
     file_menu.insertSeparator(before)
-    window.presentation = PresentationController(window)
-    window.runner.snapshot.connect(lambda *_: window.presentation.update_captions())
-    window.runner.finished.connect(lambda *_: window.presentation.update_captions())
+    presentation = PresentationController(window)
+    window.runner.snapshot.connect(lambda *_: presentation.update_captions())
+    window.runner.finished.connect(lambda *_: presentation.update_captions())
     try:
         from .recording import RecordController
-        window.recorder = RecordController(window)
+        recorder = RecordController(window)
     except ImportError as exc:      # pragma: no cover
         log.warning("recording unavailable: %s", exc)
-        window.recorder = None
+        recorder = None
     try:
         from .gallery import GalleryController
-        window.gallery = GalleryController(window)
+        gallery = GalleryController(window)
     except ImportError as exc:      # pragma: no cover
         log.warning("gallery unavailable: %s", exc)
-        window.gallery = None
+        gallery = None
+    return LabTools(sessions, exporter, presentation, recorder, gallery)
 
 
 def after_show(window, args, result: dict, prog: str) -> bool:

@@ -1,9 +1,9 @@
 """The main window: parameters, panels as docks, menus, status bar, and the job plumbing.
 
-Data flow (see ``/work/shared/ARCHITECTURE.md``): a parameter change → a 300 ms debounce → the
-active panel's frozen request → :meth:`JobRunner.submit` (cancels the running job, latest request
-wins) → the job yields snapshots in a worker thread → the runner hands the latest to the GUI
-thread → a single-shot 33 ms frame timer pushes the newest snapshot of each panel into its plot
+Data flow: a parameter change → a :data:`DEBOUNCE_MS` debounce → the active panel's frozen
+request → :meth:`JobRunner.submit` (cancels the running job, latest request wins) → the job yields
+snapshots in a worker thread → the runner hands the latest to the GUI thread → a single-shot frame
+timer (at most every :data:`FRAME_MS` ms) pushes the newest snapshot of each panel into its plot
 items.  The GUI thread only validates parameters and draws.
 
 Closing while a job runs hides the window at once, asks the job to stop and finishes closing when
@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 from typing import Dict, List, Optional
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow,
                                QMessageBox, QProgressBar, QPushButton, QSizePolicy, QStyle,
@@ -30,7 +30,7 @@ from .panel import Panel
 from .params_panel import NetworkParams, ParamsPanel
 from .presets import Preset
 from .runner import JobRunner, Ticket
-from .settings import STATE_VERSION, open_settings, read_bool, read_int
+from .window_state import WindowState
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def _single_shot_timer(parent, interval_ms: int, slot) -> QTimer:
     return timer
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowState, QMainWindow):
     """The NTK Desktop window.
 
     ``preset``: start from this preset instead of the saved parameters; ``persist``: save the
@@ -115,40 +115,37 @@ class MainWindow(QMainWindow):
         self.params.changed.connect(self._on_params_changed)
         self._on_busy_changed(False)
         from . import lab       # sessions, export, presentation mode, recording, gallery, icon
-        lab.install(self)
+        self.sessions, self.exporter, self.presentation, self.recorder, self.gallery = lab.install(self)
 
     # ------------------------------------------------------------------ building
+    def _action(self, text: str, slot, shortcut=None, tooltip: str = "", icon=None) -> QAction:
+        action = QAction(text, self) if icon is None else QAction(self.style().standardIcon(icon), text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tooltip:
+            action.setToolTip(tooltip)
+        action.triggered.connect(slot)
+        return action
+
     def _make_actions(self):
-        style = self.style()
-        self.act_run = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay), "&Run", self)
-        self.act_run.setShortcut(QKeySequence(Qt.Key.Key_F5))
-        self.act_run.setToolTip("Compute with the current parameters (F5)")
-        self.act_run.triggered.connect(self.run)
-        self.act_stop = QAction(style.standardIcon(QStyle.StandardPixmap.SP_MediaStop), "&Stop", self)
-        self.act_stop.setShortcut(QKeySequence(Qt.Key.Key_Escape))
-        self.act_stop.setToolTip("Stop the computation (Esc)")
-        self.act_stop.triggered.connect(self.stop)
-        self.act_reset = QAction(style.standardIcon(QStyle.StandardPixmap.SP_BrowserReload), "R&eset", self)
-        self.act_reset.setShortcut(QKeySequence("Ctrl+R"))
-        self.act_reset.setToolTip("Back to the default parameters, clear the plots (Ctrl+R)")
-        self.act_reset.triggered.connect(self.reset)
+        icons = QStyle.StandardPixmap
+        self.act_run = self._action("&Run", self.run, Qt.Key.Key_F5, "Compute with the current parameters (F5)",
+                                    icons.SP_MediaPlay)
+        self.act_stop = self._action("&Stop", self.stop, Qt.Key.Key_Escape, "Stop the computation (Esc)",
+                                     icons.SP_MediaStop)
+        self.act_reset = self._action("R&eset", self.reset, "Ctrl+R",
+                                      "Back to the default parameters, clear the plots (Ctrl+R)", icons.SP_BrowserReload)
         self.act_auto = QAction("&Auto-run on changes", self)
         self.act_auto.setCheckable(True)
         self.act_auto.setChecked(True)
         self.act_auto.setToolTip("Recompute automatically when a parameter changes")
         self.act_auto.toggled.connect(self._on_auto_toggled)
-        self.act_screenshot = QAction("Save &screenshot…", self)
-        self.act_screenshot.setShortcut(QKeySequence("Ctrl+Shift+S"))
-        self.act_screenshot.triggered.connect(self.save_screenshot_dialog)
-        self.act_quit = QAction("&Quit", self)
-        self.act_quit.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
+        self.act_screenshot = self._action("Save &screenshot…", self.save_screenshot_dialog, "Ctrl+Shift+S")
+        self.act_quit = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.act_quit.setMenuRole(QAction.MenuRole.QuitRole)
-        self.act_quit.triggered.connect(self.close)
-        self.act_about = QAction("&About NTK Desktop", self)
+        self.act_about = self._action("&About NTK Desktop", self.show_about)
         self.act_about.setMenuRole(QAction.MenuRole.AboutRole)
-        self.act_about.triggered.connect(self.show_about)
-        self.act_reset_layout = QAction("Reset &layout", self)
-        self.act_reset_layout.triggered.connect(self.reset_layout)
+        self.act_reset_layout = self._action("Reset &layout", self.reset_layout)
 
     def _make_menus(self):
         bar = self.menuBar()
@@ -244,7 +241,7 @@ class MainWindow(QMainWindow):
         self.panels.append(panel)
         self.view_menu.addAction(dock.toggleViewAction())
         panel.requestChanged.connect(lambda p=panel: self._on_panel_request_changed(p))
-        dock.visibilityChanged.connect(lambda visible, p=panel: visible and self._set_active(p))
+        dock.visibilityChanged.connect(lambda visible, p=panel: visible and self.set_active(p))
         if self.active_panel is None:
             self.active_panel = panel
         return dock
@@ -255,7 +252,8 @@ class MainWindow(QMainWindow):
                 return p
         raise KeyError(key)
 
-    def _set_active(self, panel: Panel):
+    def set_active(self, panel: Panel):
+        """Make ``panel`` the one that Run computes for."""
         self.active_panel = panel
 
     # ------------------------------------------------------------------ running
@@ -295,7 +293,7 @@ class MainWindow(QMainWindow):
         panel = self.panel(preset.panel)
         panel.apply_preset(preset.options)
         self.docks[panel.key].raise_()
-        self._set_active(panel)
+        self.set_active(panel)
         self.show_message(f"Preset {preset.name}: {preset.description}. Press Run (F5).")
 
     def _on_params_changed(self):
@@ -306,13 +304,17 @@ class MainWindow(QMainWindow):
             self._debounce.start()
 
     def _on_panel_request_changed(self, panel: Panel):
-        self._set_active(panel)
+        self.set_active(panel)
         if self.act_auto.isChecked() and self.params.widths_valid():
             self._debounce.start()
 
     def _on_auto_toggled(self, on: bool):
         if not on:
             self._debounce.stop()
+
+    def cancel_auto_run(self) -> None:
+        """Forget the pending auto-run (what changed the parameters was not an edit)."""
+        self._debounce.stop()
 
     def _auto_run(self):
         if self.act_auto.isChecked():
@@ -349,6 +351,10 @@ class MainWindow(QMainWindow):
         self.backend_label.setText(f"backend: {short}" + (" (fallback)" if why else ""))
         self.backend_label.setToolTip(f"the compute backend of the current job: {short}"
                                       + (f"; not {why[:-1] if why.endswith(')') else why}" if why else ""))
+
+    def drop_pending_frames(self) -> None:
+        """Forget the snapshots not drawn yet (the panels show something else now)."""
+        self._pending_frames.clear()
 
     def _push_frames(self):
         self._last_frame = time.monotonic()
@@ -420,71 +426,7 @@ class MainWindow(QMainWindow):
             f"<p>{PAPER}</p>"
             "<p>F5 runs, Esc stops, Ctrl+R resets the parameters.</p>")
 
-    def reset_layout(self):
-        for dock in self.docks.values():
-            dock.setFloating(False)
-            dock.show()
-        if self._default_state is not None:
-            self.restoreState(self._default_state, STATE_VERSION)
-        self._default_dock_sizes()
-
-    # ------------------------------------------------------------------ settings
-    def _open_settings(self) -> QSettings:
-        return self._settings if self._settings is not None else open_settings()
-
-    def _restore_settings(self):
-        self._default_state = self.saveState(STATE_VERSION)
-        s = self._open_settings()
-        if read_int(s, "version", 0) != STATE_VERSION:
-            return
-        geometry = s.value("window/geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        state = s.value("window/state")
-        if isinstance(state, QByteArray):
-            self._state_restored = bool(self.restoreState(state, STATE_VERSION))
-        self.act_auto.setChecked(read_bool(s, "run/auto", True))
-        self.params.restore_settings(s)
-        for p in self.panels:
-            s.beginGroup(p.key)
-            try:
-                p.restore_settings(s)
-            finally:
-                s.endGroup()
-
-    def save_settings(self):
-        s = self._open_settings()
-        s.setValue("version", STATE_VERSION)
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState(STATE_VERSION))
-        s.setValue("run/auto", self.act_auto.isChecked())
-        self.params.save_settings(s)
-        for p in self.panels:
-            s.beginGroup(p.key)
-            try:
-                p.save_settings(s)
-            finally:
-                s.endGroup()
-        s.sync()
-
-    # ------------------------------------------------------------------ showing, closing
-    def showEvent(self, event):
-        super().showEvent(event)
-        if not self._shown_once:
-            self._shown_once = True
-            if not self._state_restored:
-                self._default_dock_sizes()
-
-    def _default_dock_sizes(self):
-        """Parameters narrow on the left, the panels take the rest (without a central widget Qt
-        would split the width evenly; resizeDocks needs both sides of the separator)."""
-        params = self.docks["params"]
-        right = [self.docks[p.key] for p in self.panels
-                 if self.dockWidgetArea(self.docks[p.key]) == Qt.DockWidgetArea.RightDockWidgetArea]
-        if right:
-            rest = max(400, self.width() - 340)
-            self.resizeDocks([params, right[0]], [330, rest], Qt.Orientation.Horizontal)
-
+    # ------------------------------------------------------------------ closing
     def closeEvent(self, event):
         if not self._closing:
             self._closing = True

@@ -22,17 +22,16 @@ from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QGridLayout, QSpinBox, QWidget
 
-from ..experiments.kernel_slices import MAX_WIDTHS
+from ..experiments._validate import MAX_WIDTHS
 from ..experiments.mnist_eigen import MAX_DIGITS, MIN_DIGITS, MnistRequest, MnistSnapshot, mnist_job
 from . import theme
-from .panel import Panel
-from .ranges import SteadyRange, finite_bounds
+from .panel import INFO_STYLE, WARNING_STYLE, Panel
 from .params_panel import NetworkParams
-from .settings import read_bool, read_int
-from .training_panel import make_legend, style_plot
+from .plot_style import (Legend, add_items, joined, limit_pen, plot_widget, set_visible, style_plot, title_style,
+                         width_pen)
+from .ranges import SteadyRange, finite_bounds
 
 HINT = "Press Run (F5) to compute Θ∞ on MNIST digits, its principal components, and train along one"
 DEFAULTS = dict(n_digits=512, comp_x=2, comp_y=3, component=2, train=True)
@@ -77,12 +76,37 @@ class MnistPanel(Panel):
     key = "mnist"
     title = "MNIST eigenfunctions (Figure 3)"
     job = staticmethod(mnist_job)
+    defaults = DEFAULTS
+    request_type = MnistRequest
+    snapshot_type = MnistSnapshot
 
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
         theme.configure_pyqtgraph()
         self.setObjectName("mnist_panel")
+        options = self._build_options()
+        self.make_info("mnist_info", INFO_STYLE)
+        self._build_spectrum_and_scatter()
+        self._build_images()
+        self._build_convergence()
+        self.make_hint(HINT, self.scatter_widget, max_width=460, margin=40)
+        grid = QGridLayout()
+        grid.setSpacing(2)
+        grid.addWidget(self.spectrum_widget, 0, 0)
+        grid.addWidget(self.scatter_widget, 0, 1)
+        grid.addWidget(self.image_widget, 1, 0)
+        grid.addWidget(self.conv_widget, 1, 1)
+        self.stack(options, self.info, (grid, 1))
+        self._image_key = None
+        self._scatter_key = None
+        self.reset()
+        self.n_digits.valueChanged.connect(self._request_changed)
+        self.component.valueChanged.connect(self._request_changed)
+        self.train.toggled.connect(self._request_changed)
+        self.comp_x.valueChanged.connect(self.redraw)
+        self.comp_y.valueChanged.connect(self.redraw)
 
+    def _build_options(self):
         self.n_digits = QSpinBox(minimum=MIN_DIGITS, maximum=MAX_DIGITS, singleStep=64)
         self.n_digits.setToolTip("number of MNIST test digits (balanced over 0–9, centred, on the sphere √784)")
         self.comp_x = QSpinBox(minimum=1, maximum=MAX_DIGITS)
@@ -93,52 +117,36 @@ class MnistPanel(Panel):
         self.component.setToolTip("train with the goal f* = f_0 + 0.5·f^(k) along this component k")
         self.train = QCheckBox("train networks")
         self.train.setToolTip("train the networks of the Parameters panel along component k")
-        options = QHBoxLayout()
-        options.setContentsMargins(6, 2, 6, 0)
-        for label, w in (("digits", self.n_digits), ("scatter: components", self.comp_x), ("and", self.comp_y),
-                         ("train along", self.component)):
-            options.addWidget(QLabel(label))
-            options.addWidget(w)
-        options.addWidget(self.train)
-        options.addStretch(1)
+        self.add_options(dict(n_digits=self.n_digits, comp_x=self.comp_x, comp_y=self.comp_y,
+                              component=self.component, train=self.train))
+        return self.options_row([("digits", self.n_digits), ("scatter: components", self.comp_x),
+                                 ("and", self.comp_y), ("train along", self.component), ("", self.train)])
 
-        self.info = QLabel(" ")
-        self.info.setObjectName("mnist_info")
-        self.info.setWordWrap(True)
-        self.info.setMinimumWidth(120)
-        self.info.setContentsMargins(8, 0, 8, 0)
-        self.info.setStyleSheet("QLabel { color: #222; font-size: 12pt; }")
-
-        title = dict(size=f"{theme.PLOT_TITLE_PT}pt", color="#111")
-        # (a) spectrum
-        self.spectrum_widget = pg.PlotWidget(background="w")
-        self.spectrum_widget.setObjectName("mnist_spectrum_plot")
-        self.spectrum_plot = self.spectrum_widget.getPlotItem()
-        style_plot(self.spectrum_plot, "component i", "eigenvalue λᵢ of Θ∞/N")
-        self.spectrum_plot.getAxis("left").setStyle(maxTickLevel=0)
+    def _build_spectrum_and_scatter(self):
+        """(a) the spectrum with the chosen components ringed, (b) the digits' scatter."""
+        self.spectrum_widget, self.spectrum_plot = plot_widget("mnist_spectrum_plot")
+        style_plot(self.spectrum_plot, "component i", "eigenvalue λᵢ of Θ∞/N", major_left=True)
         self.spectrum_plot.setLogMode(x=False, y=True)
-        self.spectrum_plot.setTitle("(a) spectrum of Θ∞/N (decay rates)", **title)
+        self.spectrum_plot.setTitle("(a) spectrum of Θ∞/N (decay rates)", **title_style())
         self.spectrum = pg.PlotDataItem(pen=pg.mkPen(theme.PALETTE[0], width=2.5), symbol="o", symbolSize=5,
                                         symbolPen=None, symbolBrush=pg.mkBrush(theme.PALETTE[0]))
         # a PlotDataItem (not a ScatterPlotItem): it follows the plot's log mode
         self.chosen = pg.PlotDataItem(pen=None, symbol="o", symbolSize=16,
                                       symbolPen=pg.mkPen(theme.PALETTE[1], width=3), symbolBrush=None)
-        # (b) scatter
-        self.scatter_widget = pg.PlotWidget(background="w")
-        self.scatter_widget.setObjectName("mnist_scatter_plot")
-        self.scatter_plot = self.scatter_widget.getPlotItem()
+        self.scatter_widget, self.scatter_plot = plot_widget("mnist_scatter_plot")
         style_plot(self.scatter_plot, "v₂", "v₃")
         self.scatter = pg.ScatterPlotItem(size=7, pen=None)
-        self.digit_legend = make_legend(self.scatter_plot, offset=(5, 5))
+        self.digit_legend = Legend(self.scatter_plot, offset=(5, 5), alpha=200)
         self.digit_legend.setColumnCount(5)
-        self.digit_legend.setBrush(pg.mkBrush(255, 255, 255, 200))
         self._digit_samples = [pg.ScatterPlotItem(size=10, pen=None, brush=pg.mkBrush(c)) for c in DIGIT_COLORS]
         self._brushes = [pg.mkBrush(c) for c in DIGIT_COLORS]
-        # (c) eigenfunction images
-        self.image_widget = pg.PlotWidget(background="w")
-        self.image_widget.setObjectName("mnist_image_plot")
-        self.image_plot = self.image_widget.getPlotItem()
-        self.image_plot.setTitle("(c) eigenfunctions Σⱼ vᵢ(j)·xⱼ (red > 0 > blue)", **title)
+        add_items([(self.spectrum_plot, self.spectrum, 2), (self.spectrum_plot, self.chosen, 3),
+                   (self.scatter_plot, self.scatter, 2)])
+
+    def _build_images(self):
+        """(c) the eigenfunction images, side by side in one image item."""
+        self.image_widget, self.image_plot = plot_widget("mnist_image_plot")
+        self.image_plot.setTitle("(c) eigenfunctions Σⱼ vᵢ(j)·xⱼ (red > 0 > blue)", **title_style())
         self.image_plot.hideAxis("left")
         self.image_plot.getAxis("bottom").setTickFont(theme.plot_font(theme.PLOT_TICK_PT))
         self.image_plot.getAxis("bottom").setPen(pg.mkPen("#ffffff"))
@@ -148,58 +156,22 @@ class MnistPanel(Panel):
         self.image_plot.getViewBox().invertY(True)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setLookupTable(diverging_cmap().getLookupTable(nPts=256))
-        # (d) convergence
-        self.conv_widget = pg.PlotWidget(background="w")
-        self.conv_widget.setObjectName("mnist_convergence_plot")
-        self.conv_plot = self.conv_widget.getPlotItem()
+        add_items([(self.image_plot, self.image, 1)])
+
+    def _build_convergence(self):
+        """(d) the convergence along the training component: theory, ‖gₜ‖ and ‖hₜ‖ per width."""
+        self.conv_widget, self.conv_plot = plot_widget("mnist_convergence_plot")
         style_plot(self.conv_plot, "t", "‖gₜ‖, ‖hₜ‖ (per digit)")
-        self.theory = pg.PlotDataItem(pen=pg.mkPen(theme.LIMIT_COLOR, width=theme.LIMIT_WIDTH + 0.5,
-                                                   style=Qt.PenStyle.DashLine))
-        self.conv_legend = make_legend(self.conv_plot)
-        self.g_items, self.h_items = [], []
-        for k in range(MAX_WIDTHS):
-            g = pg.PlotDataItem(pen=pg.mkPen(theme.color(k, 220), width=2.5), connect="finite")
-            h = pg.PlotDataItem(pen=pg.mkPen(theme.color(k, 220), width=2.0, style=Qt.PenStyle.DotLine),
-                                connect="finite")
-            self.g_items.append(g)
-            self.h_items.append(h)
-        for plot, item, z in [(self.spectrum_plot, self.spectrum, 2), (self.spectrum_plot, self.chosen, 3),
-                              (self.scatter_plot, self.scatter, 2), (self.image_plot, self.image, 1),
-                              (self.conv_plot, self.theory, 6)] + \
-                [(self.conv_plot, g, 3) for g in self.g_items] + [(self.conv_plot, h, 3) for h in self.h_items]:
-            item.setZValue(z)
-            item.setVisible(False)
-            plot.addItem(item)
-
-        self.make_hint(HINT, self.scatter_widget, max_width=460, margin=40)
-
-        grid = QGridLayout()
-        grid.setSpacing(2)
-        grid.addWidget(self.spectrum_widget, 0, 0)
-        grid.addWidget(self.scatter_widget, 0, 1)
-        grid.addWidget(self.image_widget, 1, 0)
-        grid.addWidget(self.conv_widget, 1, 1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
-        layout.addLayout(options)
-        layout.addWidget(self.info)
-        layout.addLayout(grid, 1)
-
-        self._snapshot: Optional[MnistSnapshot] = None
-        self._legend_keys = {}
-        self._digit_legend_done = False
-        self._image_key = None
-        self._scatter_key = None
+        self.theory = pg.PlotDataItem(pen=limit_pen(theme.LIMIT_WIDTH + 0.5))
+        self.conv_legend = Legend(self.conv_plot)
+        self.g_items = [pg.PlotDataItem(pen=width_pen(k, 220, 2.5), connect="finite") for k in range(MAX_WIDTHS)]
+        self.h_items = [pg.PlotDataItem(pen=width_pen(k, 220, 2.0, dotted=True), connect="finite")
+                        for k in range(MAX_WIDTHS)]
+        add_items([(self.conv_plot, self.theory, 6)] + [(self.conv_plot, g, 3) for g in self.g_items]
+                  + [(self.conv_plot, h, 3) for h in self.h_items])
         # (d) holds still while training streams: t pinned to the run, the norms' axis only grows
         self.conv_range = SteadyRange(self.conv_plot)
         self._conv_request = None
-        self.reset()
-        self.n_digits.valueChanged.connect(self._request_changed)
-        self.component.valueChanged.connect(self._request_changed)
-        self.train.toggled.connect(self._request_changed)
-        self.comp_x.valueChanged.connect(self._redraw)
-        self.comp_y.valueChanged.connect(self._redraw)
 
     # ------------------------------------------------------------------ Panel API
     def make_request(self, params: NetworkParams) -> MnistRequest:
@@ -209,37 +181,6 @@ class MnistPanel(Panel):
             seed=params.seed, backend=params.backend, n_digits=self.n_digits.value(),
             component=min(self.component.value(), self.n_digits.value()), train=self.train.isChecked(),
             n_images=N_IMAGES)
-
-    def show_snapshot(self, snap: MnistSnapshot) -> None:
-        self._snapshot = snap
-        self._redraw()
-
-    def clear(self) -> None:
-        self._snapshot = None
-        self._redraw()
-
-    def reset(self) -> None:
-        self.apply_preset(DEFAULTS)
-
-    def options(self) -> dict:
-        return dict(n_digits=self.n_digits.value(), comp_x=self.comp_x.value(), comp_y=self.comp_y.value(),
-                    component=self.component.value(), train=self.train.isChecked())
-
-    def apply_preset(self, options: dict) -> None:
-        for key, w in (("n_digits", self.n_digits), ("comp_x", self.comp_x), ("comp_y", self.comp_y),
-                       ("component", self.component)):
-            if key in options:
-                w.setValue(int(options[key]))
-        if "train" in options:
-            self.train.setChecked(bool(options["train"]))
-
-    def save_settings(self, settings) -> None:
-        for key, value in self.options().items():
-            settings.setValue(key, value)
-
-    def restore_settings(self, settings) -> None:
-        self.apply_preset({key: (read_bool(settings, key, value) if isinstance(value, bool)
-                                 else read_int(settings, key, value)) for key, value in DEFAULTS.items()})
 
     def _request_changed(self, *_):
         self.requestChanged.emit()
@@ -275,129 +216,89 @@ class MnistPanel(Panel):
                 out[f"h_norm_n{w}"] = np.asarray(snap.h_norm[nets])
         return out
 
-    def session_state(self) -> tuple:
-        from .training_panel import snapshot_state
-
-        return snapshot_state(self._snapshot, self.options())
-
-    def restore_session(self, params: dict, arrays: dict) -> None:
-        from .training_panel import restore_snapshot
-
-        self.blockSignals(True)          # restoring is not a request to recompute
-        try:
-            self.apply_preset(params.get("options", {}))
-        finally:
-            self.blockSignals(False)
-        snap = restore_snapshot(MnistRequest, MnistSnapshot, params, arrays)
-        if snap is None:
-            self.clear()
-        else:
-            self.show_snapshot(snap)
-
     # ------------------------------------------------------------------ drawing
-    def _redraw(self, *_):
-        snap = self._snapshot
-        self.hint.setVisible(snap is None)
-        title = dict(size=f"{theme.PLOT_TITLE_PT}pt", color="#111")
-        if snap is None:
-            for item in [self.spectrum, self.chosen, self.scatter, self.image, self.theory] + self.g_items + self.h_items:
-                item.setVisible(False)
-            self.digit_legend.setVisible(False)
-            self.conv_legend.setVisible(False)
-            self.scatter_plot.setTitle(" ")
-            self.conv_plot.setTitle(" ")
-            self.info.setText(" ")
-            self._image_key = self._scatter_key = None
-            self._place_hint()
-            return
+    def draw_empty(self) -> None:
+        set_visible([self.spectrum, self.chosen, self.scatter, self.image, self.theory] + self.g_items + self.h_items,
+                    False)
+        self.digit_legend.setVisible(False)
+        self.conv_legend.setVisible(False)
+        self.scatter_plot.setTitle(" ")
+        self.conv_plot.setTitle(" ")
+        self.set_info(" ")
+        self._image_key = self._scatter_key = None
+
+    def draw(self, snap: MnistSnapshot) -> None:
         req = snap.request
         lam = snap.eigenvalues
-        N = len(lam)
-        idx = np.arange(1, N + 1, dtype=np.float64)
-        cx, cy = min(self.comp_x.value(), N), min(self.comp_y.value(), N)
-        if self._scatter_key != (id(snap.eigenvalues), cx, cy):
-            self._scatter_key = (id(snap.eigenvalues), cx, cy)
-            self.spectrum.setData(idx, np.where(lam > 0, lam, np.nan))
-            self.scatter.setData(x=snap.eigenvectors[:, cx - 1], y=snap.eigenvectors[:, cy - 1],
-                                 brush=[self._brushes[int(l) % 10] for l in snap.labels])
-            self.scatter_plot.setLabel("bottom", f"v{sub(cx)} ({_ordinal(cx)} eigenvector)")
-            self.scatter_plot.setLabel("left", f"v{sub(cy)} ({_ordinal(cy)} eigenvector)")
-            self.scatter_plot.setTitle(f"(b) {N} digits in the plane of components {cx} and {cy}", **title)
-        chosen = sorted({cx, cy, req.component})
-        self.chosen.setData([float(c) for c in chosen], [lam[c - 1] for c in chosen])
-        if self._image_key != id(snap.images):
-            self._image_key = id(snap.images)
-            mosaic = image_mosaic(np.asarray(snap.images))
-            self.image.setImage(mosaic, autoLevels=False, levels=(-1.0, 1.0))
-            n, w = snap.images.shape[0], snap.images.shape[2]
-            self.image_plot.getAxis("bottom").setTicks(
-                [[(i * (w + GAP) + w / 2, f"v{sub(i + 1)}") for i in range(n)], []])
-            self.image_plot.getViewBox().setRange(xRange=(0, mosaic.shape[1]), yRange=(0, mosaic.shape[0]),
-                                                  padding=0.02)
-        for item in (self.spectrum, self.chosen, self.scatter, self.image):
-            item.setVisible(True)
-        if not self._digit_legend_done:
-            for d, sample in enumerate(self._digit_samples):
-                self.digit_legend.addItem(sample, str(d))
-            self._digit_legend_done = True
-        self.digit_legend.setVisible(True)
-
-        entries = []
-        if snap.times is not None:
-            k = req.component
-            if req is not self._conv_request:   # a new run: its time extent, values fitted afresh
-                self._conv_request = req
-                self.conv_range.reset(x_fixed=(0.0, float(snap.times[-1])) if len(snap.times) else None)
-            self.theory.setData(snap.times, snap.theory)
-            self.theory.setVisible(True)
-            n_rec = int(np.max(snap.n_recorded)) if len(snap.n_recorded) else 0
-            times = snap.times[:n_rec]
-            norms = finite_bounds(snap.theory, snap.g_norm[:, :n_rec], snap.h_norm[:, :n_rec])
-            # norms: the axis starts at 0 (‖hₜ‖ starts there), so it never grows downwards
-            self.conv_range.update(y=None if norms is None else (min(0.0, norms[0]), norms[1]))
-            for w, (g, h) in enumerate(zip(self.g_items, self.h_items)):
-                nets = np.flatnonzero(snap.net_width_index == w) if w < len(req.widths) else []
-                if len(nets) == 0 or n_rec == 0:
-                    g.setVisible(False)
-                    h.setVisible(False)
-                    continue
-                g.setData(*_joined(times, snap.g_norm[nets, :n_rec]), connect="finite")
-                h.setData(*_joined(times, snap.h_norm[nets, :n_rec]), connect="finite")
-                g.setVisible(True)
-                h.setVisible(True)
-                entries.append((g, f"‖gₜ‖, n = {req.widths[w]:,}"))
-                entries.append((h, f"‖hₜ‖, n = {req.widths[w]:,}"))
-            entries.insert(0, (self.theory, f"{abs(req.amplitude):g}·exp(−λ{sub(k)} t) (n = ∞)"))
-            self.conv_plot.setTitle(f"(d) training along component {k}: f* = f₀ + {req.amplitude:g}·f⁽{str(k).translate(_SUP)}⁾",
-                                    **title)
-        else:
-            self.theory.setVisible(False)
-            for item in self.g_items + self.h_items:
-                item.setVisible(False)
-            self.conv_plot.setTitle("(d) training: not run" if not req.train else "(d) training: starting…",
-                                    **title)
-        self._set_legend(self.conv_legend, entries)
+        self._draw_spectrum_and_scatter(snap)
+        self._draw_images(snap)
+        set_visible((self.spectrum, self.chosen, self.scatter, self.image), True)
+        self.digit_legend.set_entries([(sample, str(d)) for d, sample in enumerate(self._digit_samples)])
+        self._draw_convergence(snap)
         k = req.component
         text = f"{req.describe()} · λ{sub(k)} = {lam[k - 1]:.4g}"
         if snap.times is not None:
             text += f" · η = {snap.lr:.3g}, {snap.steps} steps"
         if snap.message:
             text += f" · {snap.message}"
-        self.info.setText(text)
-        self.info.setStyleSheet("QLabel { color: #b00020; font-weight: bold; font-size: 12pt; }"
-                                if snap.state == "diverged" else "QLabel { color: #222; font-size: 12pt; }")
+        self.set_info(text, WARNING_STYLE if snap.state == "diverged" else INFO_STYLE)
 
-    def _set_legend(self, legend, entries):
-        key = tuple((id(item), label) for item, label in entries)
-        legend.setVisible(bool(entries))
-        if self._legend_keys.get(id(legend)) == key:
+    def _draw_spectrum_and_scatter(self, snap: MnistSnapshot) -> None:
+        lam = snap.eigenvalues
+        N = len(lam)
+        cx, cy = min(self.comp_x.value(), N), min(self.comp_y.value(), N)
+        if self._scatter_key != (id(snap.eigenvalues), cx, cy):
+            self._scatter_key = (id(snap.eigenvalues), cx, cy)
+            self.spectrum.setData(np.arange(1, N + 1, dtype=np.float64), np.where(lam > 0, lam, np.nan))
+            self.scatter.setData(x=snap.eigenvectors[:, cx - 1], y=snap.eigenvectors[:, cy - 1],
+                                 brush=[self._brushes[int(l) % 10] for l in snap.labels])
+            self.scatter_plot.setLabel("bottom", f"v{sub(cx)} ({_ordinal(cx)} eigenvector)")
+            self.scatter_plot.setLabel("left", f"v{sub(cy)} ({_ordinal(cy)} eigenvector)")
+            self.scatter_plot.setTitle(f"(b) {N} digits in the plane of components {cx} and {cy}", **title_style())
+        chosen = sorted({cx, cy, snap.request.component})
+        self.chosen.setData([float(c) for c in chosen], [lam[c - 1] for c in chosen])
+
+    def _draw_images(self, snap: MnistSnapshot) -> None:
+        if self._image_key == id(snap.images):
             return
-        legend.clear()
-        for item, label in entries:
-            legend.addItem(item, label)
-        self._legend_keys[id(legend)] = key
+        self._image_key = id(snap.images)
+        mosaic = image_mosaic(np.asarray(snap.images))
+        self.image.setImage(mosaic, autoLevels=False, levels=(-1.0, 1.0))
+        n, w = snap.images.shape[0], snap.images.shape[2]
+        self.image_plot.getAxis("bottom").setTicks([[(i * (w + GAP) + w / 2, f"v{sub(i + 1)}") for i in range(n)], []])
+        self.image_plot.getViewBox().setRange(xRange=(0, mosaic.shape[1]), yRange=(0, mosaic.shape[0]), padding=0.02)
 
-
-def _joined(x, ys):
-    from .training_panel import _joined as joined
-    return joined(x, ys)
+    def _draw_convergence(self, snap: MnistSnapshot) -> None:
+        req = snap.request
+        k = req.component
+        if snap.times is None:
+            self.theory.setVisible(False)
+            set_visible(self.g_items + self.h_items, False)
+            self.conv_plot.setTitle("(d) training: not run" if not req.train else "(d) training: starting…",
+                                    **title_style())
+            self.conv_legend.set_entries(())
+            return
+        if req is not self._conv_request:   # a new run: its time extent, values fitted afresh
+            self._conv_request = req
+            self.conv_range.reset(x_fixed=(0.0, float(snap.times[-1])) if len(snap.times) else None)
+        self.theory.setData(snap.times, snap.theory)
+        self.theory.setVisible(True)
+        n_rec = int(np.max(snap.n_recorded)) if len(snap.n_recorded) else 0
+        times = snap.times[:n_rec]
+        norms = finite_bounds(snap.theory, snap.g_norm[:, :n_rec], snap.h_norm[:, :n_rec])
+        # norms: the axis starts at 0 (‖hₜ‖ starts there), so it never grows downwards
+        self.conv_range.update(y=None if norms is None else (min(0.0, norms[0]), norms[1]))
+        entries = [(self.theory, f"{abs(req.amplitude):g}·exp(−λ{sub(k)} t) (n = ∞)")]
+        for w, (g, h) in enumerate(zip(self.g_items, self.h_items)):
+            nets = np.flatnonzero(snap.net_width_index == w) if w < len(req.widths) else []
+            if len(nets) == 0 or n_rec == 0:
+                set_visible((g, h), False)
+                continue
+            g.setData(*joined(times, snap.g_norm[nets, :n_rec]), connect="finite")
+            h.setData(*joined(times, snap.h_norm[nets, :n_rec]), connect="finite")
+            set_visible((g, h), True)
+            entries.append((g, f"‖gₜ‖, n = {req.widths[w]:,}"))
+            entries.append((h, f"‖hₜ‖, n = {req.widths[w]:,}"))
+        self.conv_legend.set_entries(entries)
+        self.conv_plot.setTitle(f"(d) training along component {k}: f* = f₀ + {req.amplitude:g}·f⁽{str(k).translate(_SUP)}⁾",
+                                **title_style())

@@ -17,6 +17,8 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence, QPen
 from PySide6.QtWidgets import QLabel, QWidget
 
+from .plot_style import data_items, plot_items
+
 THEMES = ("light", "dark")
 MIN_PT = 20           # axis labels, ticks and legend at least this size
 LABEL_PT = 24
@@ -42,27 +44,6 @@ def _pt(size) -> Optional[float]:
     return float(m.group(1)) if m else None
 
 
-def _plot_items(panel: QWidget):
-    """Every PlotItem shown by the panel (PlotWidgets and GraphicsLayoutWidgets)."""
-    items = []
-    for view in panel.findChildren(pg.GraphicsView):
-        scene = view.scene()
-        if scene is None:
-            continue
-        for it in scene.items():
-            if isinstance(it, pg.PlotItem) and it not in items:
-                items.append(it)
-    return items
-
-
-def _data_items(plot: pg.PlotItem):
-    out = []
-    for it in plot.items:
-        if isinstance(it, (pg.PlotDataItem, pg.PlotCurveItem)):
-            out.append(it)
-    return out
-
-
 def _dark(c: QColor) -> bool:
     return (0.2126 * c.redF() + 0.7152 * c.greenF() + 0.0722 * c.blueF()) < 0.25
 
@@ -86,7 +67,7 @@ def style_plots(panel: QWidget, on: bool, theme: str = "light") -> None:
         store.clear()
         return
     colors = theme_colors(theme)
-    for plot in _plot_items(panel):
+    for plot in plot_items(panel):
         if plot not in store:
             store[plot] = _save_plot(plot)
         _style_plot(plot, store[plot], colors)
@@ -103,7 +84,7 @@ def _save_plot(plot: pg.PlotItem) -> dict:
         font = axis.style.get("tickFont")
         saved["axes"][name] = {"label_style": dict(axis.labelStyle), "tick_font": None if font is None else pg.QtGui.QFont(font),
                                "pen": QPen(axis.pen()), "text_pen": QPen(axis.textPen())}
-    for item in _data_items(plot):
+    for item in data_items(plot):
         saved["pens"][item] = QPen(pg.mkPen(item.opts.get("pen")))
     legend = plot.legend
     if legend is not None:
@@ -190,7 +171,7 @@ def _restore_plot(plot: pg.PlotItem, saved: dict) -> None:
 def plot_style_summary(panel: QWidget) -> dict:
     """Font sizes (pt) and pen widths as the plots now have them (tests, diagnostics)."""
     out = {"label_pt": [], "tick_pt": [], "legend_pt": [], "title_pt": [], "pen_widths": [], "axis_pen": []}
-    for plot in _plot_items(panel):
+    for plot in plot_items(panel):
         for name in ("left", "bottom"):
             axis = plot.getAxis(name)
             out["label_pt"].append(_pt(axis.labelStyle.get("font-size")))
@@ -200,7 +181,7 @@ def plot_style_summary(panel: QWidget) -> dict:
         if plot.legend is not None:
             out["legend_pt"].append(_pt(plot.legend.opts.get("labelTextSize")))
         out["title_pt"].append(_pt(plot.titleLabel.opts.get("size")))
-        for item in _data_items(plot):
+        for item in data_items(plot):
             pen = pg.mkPen(item.opts.get("pen"))
             if pen.style() != Qt.PenStyle.NoPen:
                 out["pen_widths"].append(pen.widthF())
@@ -264,9 +245,6 @@ class PresentationController(QObject):
                 p.set_presentation(False, self.theme)
                 p.set_presentation(True, self.theme)
             self.update_captions()
-
-    def toggle(self) -> None:
-        self.act_toggle.setChecked(not self.active)
 
     def set_active(self, on: bool) -> None:
         on = bool(on)

@@ -199,12 +199,12 @@ class SessionManager(QObject):
             prefix = p.key + "/"
             arrays = {k[len(prefix):]: v for k, v in session.arrays.items() if k.startswith(prefix)}
             p.restore_session(panels[p.key], arrays)
-        w._pending_frames.clear()
+        w.drop_pending_frames()
         active = session.parameters.get("active_panel")
         if active in w.docks:
             w.docks[active].raise_()
-            w._set_active(w.panel(active))
-        w._debounce.stop()                  # restoring is not an edit: no auto-run
+            w.set_active(w.panel(active))
+        w.cancel_auto_run()                 # restoring is not an edit: no auto-run
 
     # ------------------------------------------------------------------ actions
     def save_to(self, path) -> Optional[str]:
@@ -285,7 +285,7 @@ class SessionManager(QObject):
 
     # ------------------------------------------------------------------ recent
     def recent(self) -> List[str]:
-        s = self.window._open_settings()
+        s = self.window.open_settings()
         value = s.value(RECENT_KEY, [])
         if isinstance(value, str):
             value = [value]
@@ -294,7 +294,7 @@ class SessionManager(QObject):
     def add_recent(self, path: str):
         path = os.path.abspath(path)
         items = [path] + [p for p in self.recent() if p != path]
-        s = self.window._open_settings()
+        s = self.window.open_settings()
         s.setValue(RECENT_KEY, items[:MAX_RECENT])
         s.sync()
         self._fill_recent()

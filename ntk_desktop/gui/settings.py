@@ -42,3 +42,14 @@ def read_float(settings: QSettings, key: str, default: float) -> float:
 def read_str(settings: QSettings, key: str, default: str) -> str:
     value = settings.value(key, default)
     return default if value is None else str(value)
+
+
+def read_value(settings: QSettings, key: str, default):
+    """The setting ``key`` read as the type of ``default`` (bool, int, float or str)."""
+    if isinstance(default, bool):
+        return read_bool(settings, key, default)
+    if isinstance(default, int):
+        return read_int(settings, key, default)
+    if isinstance(default, float):
+        return read_float(settings, key, default)
+    return read_str(settings, key, default)

@@ -45,3 +45,13 @@ def set_params(window, *, depth=None, widths=None, n_init=None, n_angles=None, s
         p.seed.setValue(seed)
     if n_angles is not None:
         window.panel("kernel").n_angles.setValue(n_angles)
+
+
+def run_and_wait(qtbot, window, timeout=30_000):
+    """Run the active panel's job, wait until it has ended and its last snapshot is drawn."""
+    ticket = window.run()
+    assert ticket is not None
+    qtbot.waitUntil(lambda: ticket.done and not window.runner.busy, timeout=timeout)
+    # the frame timer draws the last snapshot at most FRAME_MS after it arrived
+    qtbot.waitUntil(lambda: not window._pending_frames, timeout=timeout)
+    return ticket

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget
 
-from gui_helpers import close_window, delete_now, make_window, set_params
+from gui_helpers import close_window, delete_now, make_window, set_params, run_and_wait
 from ntk_desktop.core.analytic import analytic_kernels
 from ntk_desktop.core.empirical import empirical_ntk
 from ntk_desktop.core.network import Architecture, init_params
@@ -19,13 +19,6 @@ from ntk_desktop.gui.params_panel import NetworkParams
 # a job that takes many seconds and yields often: something to interrupt
 SLOW = dict(depth=3, widths="1500", n_init=100, n_angles=256)
 
-
-def run_and_wait(qtbot, window, timeout=20_000):
-    ticket = window.run()
-    assert ticket is not None
-    qtbot.waitUntil(lambda: ticket.done and not window.runner.busy, timeout=timeout)
-    qtbot.wait(2 * 33 + 20)           # the frame timer pushes the last snapshot
-    return ticket
 
 
 def curves_of(item, n_angles):

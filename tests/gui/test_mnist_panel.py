@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from gui_helpers import close_window, delete_now, make_window, set_params
+from gui_helpers import close_window, delete_now, make_window, set_params, run_and_wait
 from ntk_desktop.core.analytic import analytic_kernels
 from ntk_desktop.core.network import Architecture, apply, init_params
 from ntk_desktop.core.spectral import decompose, kernel_pca
@@ -16,19 +16,12 @@ from ntk_desktop.data.mnist import mnist_subset
 N = 40
 
 
-def run_and_wait(qtbot, window, timeout=30_000):
-    ticket = window.run()
-    assert ticket is not None
-    qtbot.waitUntil(lambda: ticket.done and not window.runner.busy, timeout=timeout)
-    qtbot.wait(2 * 33 + 20)
-    return ticket
-
 
 def mnist_window(qtbot, **options):
     w = make_window(qtbot)
     panel = w.panel("mnist")
     w.docks["mnist"].raise_()
-    w._set_active(panel)
+    w.set_active(panel)
     panel.apply_preset({"n_digits": N, "comp_x": 2, "comp_y": 3, "component": 2, "train": True, **options})
     w._debounce.stop()
     return w, panel

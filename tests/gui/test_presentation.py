@@ -45,7 +45,7 @@ def test_presentation_scales_fonts_and_pens_and_restores(qtbot, window, theme):
     bg = panel.plot_widget.backgroundBrush().color().name()
     assert bg == ("#000000" if theme == "dark" else "#ffffff")
     # the title keeps its size on redraws
-    window.panel("kernel")._redraw()
+    window.panel("kernel").redraw()
     assert min(plot_style_summary(panel)["title_pt"]) >= MIN_PT
 
     window.presentation.act_toggle.trigger()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gui_helpers import close_window, delete_now, make_window, set_params
+from gui_helpers import close_window, delete_now, make_window, set_params, run_and_wait
 from ntk_desktop.core.analytic import analytic_kernels
 from ntk_desktop.core.network import Architecture
 from ntk_desktop.core.predict import predict_gd
@@ -19,13 +19,6 @@ from ntk_desktop.data.synthetic import circle_slice, figure2_training_set
 REPO = Path(__file__).resolve().parents[2]
 N_ANGLES = 201      # the job's default circle grid
 
-
-def run_and_wait(qtbot, window, timeout=30_000):
-    ticket = window.run()
-    assert ticket is not None
-    qtbot.waitUntil(lambda: ticket.done and not window.runner.busy, timeout=timeout)
-    qtbot.wait(2 * 33 + 20)
-    return ticket
 
 
 def rows(item, length):
@@ -41,7 +34,7 @@ def training_window(qtbot, **options):
     w = make_window(qtbot)
     panel = w.panel("training")
     w.docks["training"].raise_()
-    w._set_active(panel)
+    w.set_active(panel)
     panel.apply_preset({"lr": 1.0, "steps": 12, "record_every": 3, "dataset": "figure2", "log_loss": False,
                         "linearized": False, "dtype": "float64", **options})
     w._debounce.stop()
