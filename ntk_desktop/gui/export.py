@@ -229,17 +229,18 @@ class ExportActions:
         self.window = window
         self.ask_path = self._ask_path
         self.ask_width = self._ask_width
-        self.act_panel = QAction("Export &panel…", window)
-        self.act_panel.setToolTip("The active panel as PNG (chosen width) or SVG")
-        self.act_panel.triggered.connect(self.export_panel)
-        self.act_data = QAction("Export &data…", window)
-        self.act_data.setToolTip("The active panel's data as CSV or NPZ")
-        self.act_data.triggered.connect(self.export_data)
-        self.act_session = QAction("Export session data…", window)
-        self.act_session.setToolTip("The kernels and trajectories of every panel in one NPZ")
-        self.act_session.triggered.connect(self.export_session)
-        for a in (self.act_panel, self.act_data, self.act_session):
+        actions = []
+        for text, tooltip, slot in (
+                ("Export &panel…", "The active panel as PNG (chosen width) or SVG", self.export_panel),
+                ("Export &data…", "The active panel's data as CSV or NPZ", self.export_data),
+                ("Export session data…", "The kernels and trajectories of every panel in one NPZ",
+                 self.export_session)):
+            a = QAction(text, window)
+            a.setToolTip(tooltip)
+            a.triggered.connect(slot)
             menu.insertAction(before, a) if before is not None else menu.addAction(a)
+            actions.append(a)
+        self.act_panel, self.act_data, self.act_session = actions
 
     def _ask_path(self, title, default, filters):
         from PySide6.QtWidgets import QFileDialog
@@ -251,8 +252,18 @@ class ExportActions:
         value, ok = QInputDialog.getInt(self.window, "PNG resolution", "Width in pixels:", DEFAULT_WIDTH, 16, 20000)
         return value if ok else None
 
-    def _panel(self):
-        return self.window.active_panel
+    def _panel_path(self, title: str, ext: str, filters: str, formats):
+        """The active panel and the path chosen for it (``ext`` added when it has none of
+        ``formats``), or None when there is no panel or the dialog was cancelled."""
+        panel = self.window.active_panel
+        if panel is None:
+            return None
+        path = self.ask_path(title, f"{panel.key}{ext}", filters)
+        if not path:
+            return None
+        if os.path.splitext(path)[1].lower() not in formats:
+            path += ext
+        return panel, path
 
     def _done(self, fn, *args):
         try:
@@ -264,14 +275,10 @@ class ExportActions:
         return out
 
     def export_panel(self):
-        panel = self._panel()
-        if panel is None:
+        chosen = self._panel_path("Export panel", ".png", "PNG image (*.png);;SVG drawing (*.svg)", IMAGE_FORMATS)
+        if chosen is None:
             return None
-        path = self.ask_path("Export panel", f"{panel.key}.png", "PNG image (*.png);;SVG drawing (*.svg)")
-        if not path:
-            return None
-        if os.path.splitext(path)[1].lower() not in IMAGE_FORMATS:
-            path += ".png"
+        panel, path = chosen
         width = DEFAULT_WIDTH
         if path.lower().endswith(".png"):
             width = self.ask_width()
@@ -280,15 +287,10 @@ class ExportActions:
         return self._done(export_panel_image, panel, path, width)
 
     def export_data(self):
-        panel = self._panel()
-        if panel is None:
+        chosen = self._panel_path("Export data", ".csv", "CSV table (*.csv);;NumPy archive (*.npz)", DATA_FORMATS)
+        if chosen is None:
             return None
-        path = self.ask_path("Export data", f"{panel.key}.csv", "CSV table (*.csv);;NumPy archive (*.npz)")
-        if not path:
-            return None
-        if os.path.splitext(path)[1].lower() not in DATA_FORMATS:
-            path += ".csv"
-        return self._done(export_panel_data, panel, path)
+        return self._done(export_panel_data, *chosen)
 
     def export_session(self):
         path = self.ask_path("Export session data", "ntk-session-data.npz", "NumPy archive (*.npz)")

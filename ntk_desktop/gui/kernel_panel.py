@@ -64,8 +64,6 @@ class KernelPanel(Panel):
 
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
-        theme.configure_pyqtgraph()
-        self.setObjectName("kernel_panel")
         options = self._build_options()
         self._build_plot()
         self.make_hint(HINT, self.plot_widget)

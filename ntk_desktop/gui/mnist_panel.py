@@ -82,8 +82,6 @@ class MnistPanel(Panel):
 
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
-        theme.configure_pyqtgraph()
-        self.setObjectName("mnist_panel")
         options = self._build_options()
         self.make_info("mnist_info", INFO_STYLE)
         self._build_spectrum_and_scatter()

@@ -35,6 +35,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractButton, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QVBoxLayout,
                                QWidget)
 
+from . import theme
 from .params_panel import NetworkParams
 from .settings import read_value
 
@@ -67,6 +68,9 @@ class Panel(QWidget):
 
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
+        theme.configure_pyqtgraph()
+        if self.key:
+            self.setObjectName(f"{self.key}_panel")
         self._snapshot: Any = None
         self._option_widgets: Dict[str, QWidget] = {}
         self._info_shown: Tuple[str, str] = (" ", "")

@@ -71,31 +71,30 @@ def get_preset(name: str) -> Preset:
 # One idea each, for the presets gallery (Help → Presets gallery…); the description is the one-line
 # explanation the window shows when the preset is applied.  ``--preset NAME`` accepts them too.
 _KERNEL = {"n_angles": 256, "show_nngp": False}
+
+
+def _kernel(name: str, description: str, **network) -> Preset:
+    """A teaching preset of the Kernel panel: β = 0.1, widths 100 and 1000 unless ``network`` says."""
+    network = {"widths": (100, 1000), "beta": 0.1, **network}
+    return Preset(name, description, NetworkParams(**network), panel="kernel", options=_KERNEL)
+
+
 TEACHING = {
-    "depth1": Preset("depth1", "Depth 1 is a linear model: its NTK x₀·x + β² is the same at every width "
-                     "and initialization — nothing random, nothing to converge",
-                     NetworkParams(depth=1, widths=(100, 1000), n_init=5, nonlinearity="relu", beta=0.1),
-                     panel="kernel", options=_KERNEL),
-    "depth4": Preset("depth4", "Depth 4: the finite-width kernels scatter around Θ∞ and the scatter "
-                     "shrinks like 1/√width (compare widths 100 and 1000)",
-                     NetworkParams(depth=4, widths=(100, 1000), n_init=10, nonlinearity="relu", beta=0.1),
-                     panel="kernel", options=_KERNEL),
-    "relu": Preset("relu", "ReLU: the limiting kernel Θ∞ has a kink at γ = 0 (x = x₀) — the network "
-                   "is not smooth there",
-                   NetworkParams(depth=4, widths=(100, 1000), n_init=10, nonlinearity="relu", beta=0.1),
-                   panel="kernel", options=_KERNEL),
-    "erf": Preset("erf", "erf: a smooth nonlinearity gives a smooth limiting kernel Θ∞, with no kink at x = x₀",
-                  NetworkParams(depth=4, widths=(100, 1000), n_init=10, nonlinearity="erf", beta=0.1),
-                  panel="kernel", options=_KERNEL),
-    "ntk-param": Preset("ntk-param", "NTK parametrization (the paper's): the kernel converges to a finite "
-                        "Θ∞ as the width grows",
-                        NetworkParams(depth=3, widths=(100, 1000), n_init=10, parametrization="ntk", beta=0.1),
-                        panel="kernel", options=_KERNEL),
-    "standard-param": Preset("standard-param", "Standard parametrization: the NTK grows with the width "
-                             "(each width has its own dashed large-width expectation) — no finite limit",
-                             NetworkParams(depth=3, widths=(100, 1000), n_init=10, parametrization="standard",
-                                           beta=0.1),
-                             panel="kernel", options=_KERNEL),
+    "depth1": _kernel("depth1", "Depth 1 is a linear model: its NTK x₀·x + β² is the same at every width "
+                      "and initialization — nothing random, nothing to converge",
+                      depth=1, n_init=5, nonlinearity="relu"),
+    "depth4": _kernel("depth4", "Depth 4: the finite-width kernels scatter around Θ∞ and the scatter "
+                      "shrinks like 1/√width (compare widths 100 and 1000)",
+                      depth=4, n_init=10, nonlinearity="relu"),
+    "relu": _kernel("relu", "ReLU: the limiting kernel Θ∞ has a kink at γ = 0 (x = x₀) — the network "
+                    "is not smooth there", depth=4, n_init=10, nonlinearity="relu"),
+    "erf": _kernel("erf", "erf: a smooth nonlinearity gives a smooth limiting kernel Θ∞, with no kink at x = x₀",
+                   depth=4, n_init=10, nonlinearity="erf"),
+    "ntk-param": _kernel("ntk-param", "NTK parametrization (the paper's): the kernel converges to a finite "
+                         "Θ∞ as the width grows", depth=3, n_init=10, parametrization="ntk"),
+    "standard-param": _kernel("standard-param", "Standard parametrization: the NTK grows with the width "
+                              "(each width has its own dashed large-width expectation) — no finite limit",
+                              depth=3, n_init=10, parametrization="standard"),
     # Figure 2's 4 points: the linear model diverges above η = 2N/λ_max(Θ∞) ≈ 14 (depth 4, ReLU, β 0.1);
     # finite ReLU networks still converge at 20–40 (their kernel shrinks: the "catapult"), not at 100
     "diverge": Preset("diverge", "Too large a learning rate: η = 100 is far above 2N/λ_max(Θ∞) ≈ 14, so "

@@ -83,8 +83,6 @@ class TrainingPanel(Panel):
 
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
-        theme.configure_pyqtgraph()
-        self.setObjectName("training_panel")
         options, info_row = self._build_options()
         self._build_plots()
         self._build_items()
