@@ -1,6 +1,7 @@
 """Helpers shared by the GUI tests (imported as a plain module: tests/gui is on sys.path)."""
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QCoreApplication, QEvent
 
 
@@ -55,3 +56,12 @@ def run_and_wait(qtbot, window, timeout=30_000):
     # the frame timer draws the last snapshot at most FRAME_MS after it arrived
     qtbot.waitUntil(lambda: not window._pending_frames, timeout=timeout)
     return ticket
+
+
+def nan_rows(item, length):
+    """(x, y) of the rows of ``length`` points that one curve item holds NaN-separated."""
+    x, y = item.getData()
+    x = np.asarray(x).reshape(-1, length + 1)
+    y = np.asarray(y).reshape(-1, length + 1)
+    assert np.all(np.isnan(x[:, -1])) and np.all(np.isnan(y[:, -1]))
+    return x[:, :-1], y[:, :-1]

@@ -19,16 +19,13 @@ def test_lists_paper_and_teaching_presets(window, gallery):
     assert names[0] == "fig1"
     for name in ("depth1", "depth4", "relu", "erf", "ntk-param", "standard-param"):
         assert name in names
-    if "training" in window.docks:
-        assert "diverge" in names and "fig2" in names
+    assert "diverge" in names and "fig2" in names and "fig3" in names
     assert window.gallery.act_gallery in window.view_menu.actions()
 
 
 @pytest.mark.parametrize("name", sorted(TEACHING))
 def test_apply_sets_parameters_and_explains(window, gallery, name):
     preset = PRESETS[name]
-    if preset.panel not in window.docks:
-        pytest.skip(f"no {preset.panel} panel in this build")
     gallery.select(name)
     assert gallery.explanation.text() == preset.description
     gallery.apply_button.click()
@@ -52,8 +49,6 @@ def test_apply_and_run_computes(qtbot, window, gallery):
 
 
 def test_diverging_learning_rate_diverges(qtbot, window):
-    if "training" not in window.docks:
-        pytest.skip("no training panel in this build")
     window.gallery.apply("diverge", run=True)
     ticket = window.runner.current
     qtbot.waitUntil(lambda: ticket.done, timeout=60_000)

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget
 
-from gui_helpers import close_window, delete_now, make_window, set_params, run_and_wait
+from gui_helpers import close_window, delete_now, make_window, nan_rows, run_and_wait, set_params
 from ntk_desktop.core.analytic import analytic_kernels
 from ntk_desktop.core.empirical import empirical_ntk
 from ntk_desktop.core.network import Architecture, init_params
@@ -19,15 +19,6 @@ from ntk_desktop.gui.params_panel import NetworkParams
 # a job that takes many seconds and yields often: something to interrupt
 SLOW = dict(depth=3, widths="1500", n_init=100, n_angles=256)
 
-
-
-def curves_of(item, n_angles):
-    """The per-initialization curves stored NaN-separated in one curve item."""
-    x, y = item.getData()
-    x = x.reshape(-1, n_angles + 1)
-    y = y.reshape(-1, n_angles + 1)
-    assert np.all(np.isnan(x[:, -1])) and np.all(np.isnan(y[:, -1]))
-    return x[:, :-1], y[:, :-1]
 
 
 def library_curves(depth, width, n_init, n_angles, seed=0, **arch):
@@ -77,7 +68,7 @@ def test_kernel_run_puts_the_library_kernels_into_the_plot(qtbot, window, small_
     for k, width in enumerate((16, 64)):
         items = panel.width_items[k]
         _, expected, _, _ = library_curves(2, width, 2, A, seed=3)
-        xs, ys = curves_of(items.inits, A)
+        xs, ys = nan_rows(items.inits, A)
         assert ys.shape == (2, A)
         np.testing.assert_allclose(xs, np.broadcast_to(g, xs.shape), atol=1e-15)
         np.testing.assert_allclose(ys, expected, rtol=1e-10, atol=1e-12)
@@ -150,7 +141,7 @@ def test_a_parameter_change_replaces_the_running_job(qtbot, window):
     qtbot.wait(100)
     panel = window.panel("kernel")
     _, expected, _, _ = library_curves(2, 64, 2, 64)
-    np.testing.assert_allclose(curves_of(panel.width_items[1].inits, 64)[1], expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(nan_rows(panel.width_items[1].inits, 64)[1], expected, rtol=1e-10, atol=1e-12)
     assert not panel.width_items[2].mean.isVisible()
 
 

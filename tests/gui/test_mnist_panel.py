@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from gui_helpers import close_window, delete_now, make_window, set_params, run_and_wait
+from gui_helpers import close_window, delete_now, make_window, run_and_wait, set_params
 from ntk_desktop.core.analytic import analytic_kernels
 from ntk_desktop.core.network import Architecture, apply, init_params
 from ntk_desktop.core.spectral import decompose, kernel_pca

@@ -1,33 +1,17 @@
 """The Training panel (Figure 2 live): plot data against the library, cancel, changes, divergence."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from gui_helpers import close_window, delete_now, make_window, set_params, run_and_wait
+from gui_helpers import close_window, delete_now, make_window, nan_rows, run_and_wait, set_params
 from ntk_desktop.core.analytic import analytic_kernels
 from ntk_desktop.core.network import Architecture
 from ntk_desktop.core.predict import predict_gd
 from ntk_desktop.core.training import train
 from ntk_desktop.data.synthetic import circle_slice, figure2_training_set
 
-REPO = Path(__file__).resolve().parents[2]
 N_ANGLES = 201      # the job's default circle grid
-
-
-
-def rows(item, length):
-    """The NaN-separated rows of one curve item."""
-    x, y = item.getData()
-    x = np.asarray(x).reshape(-1, length + 1)
-    y = np.asarray(y).reshape(-1, length + 1)
-    assert np.all(np.isnan(x[:, -1])) and np.all(np.isnan(y[:, -1]))
-    return x[:, :-1], y[:, :-1]
 
 
 def training_window(qtbot, **options):
@@ -65,9 +49,9 @@ def test_a_short_run_puts_the_library_results_into_the_plots(qtbot, twin):
     for k, width in enumerate((8, 32)):
         items = panel.width_items[k]
         assert items.fn.isVisible() and items.loss.isVisible() and items.drift.isVisible()
-        fx, fy = rows(items.fn, N_ANGLES)
-        lx, ly = rows(items.loss, 5)
-        dx, dy = rows(items.drift, 5)
+        fx, fy = nan_rows(items.fn, N_ANGLES)
+        lx, ly = nan_rows(items.loss, 5)
+        dx, dy = nan_rows(items.drift, 5)
         assert fy.shape == (2, N_ANGLES)
         for i in range(2):
             r = train(arch(3, width), X, y, X_test=Xc, seed=i, lr=1.0, steps=12, record_every=3, ntk_inputs=X)
@@ -117,7 +101,7 @@ def test_linearized_models_are_drawn(qtbot, twin):
     run_and_wait(qtbot, w)
     X, y, _ = figure2_training_set(0)
     _, Xc, _ = circle_slice(N_ANGLES)
-    _, ly = rows(panel.width_items[0].lin, N_ANGLES)
+    _, ly = nan_rows(panel.width_items[0].lin, N_ANGLES)
     r = train(arch(2, 8), X, y, X_test=Xc, seed=1, lr=1.0, steps=12, record_every=3, linearized=True)
     np.testing.assert_allclose(ly[1], r.f_lin_test[-1, :, 0], rtol=1e-10)
     assert panel.width_items[0].lin.isVisible()
