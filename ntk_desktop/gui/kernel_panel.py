@@ -6,8 +6,8 @@ Every plot item is created once, in :meth:`KernelPanel.__init__`, for up to
 * per width, one curve item holds *all* its initializations, separated by NaN and drawn with
   ``connect="finite"`` (one path instead of one item per initialization: pyqtgraph draws a few
   items fast and hundreds slowly), thin and semi-transparent;
-* per width, the mean (thick) and a ±1 std band (a ``FillBetweenItem`` between two pen-less
-  curves); in the standard parametrization also the width's large-width expectation (dashed);
+* per width, the mean (thick) and a ±1 std band (a :class:`~ntk_desktop.gui.plot_style.BandItem`);
+  in the standard parametrization also the width's large-width expectation (dashed);
 * the infinite-width Θ∞ (thick, dashed, black) and Σ (NNGP, dash-dotted grey).
 
 Unused items are hidden.  The legend is rebuilt only when the set of entries changes.
@@ -27,8 +27,8 @@ from ..experiments.kernel_slices import (MAX_ANGLES, MIN_ANGLES, KernelSliceRequ
 from . import theme
 from .panel import Panel
 from .params_panel import NetworkParams
-from .plot_style import (ANGLE_RANGE, Legend, add_items, angle_axis, band_brush, joined, limit_pen, plot_widget,
-                         set_visible, style_plot, title_style, width_pen)
+from .plot_style import (ANGLE_RANGE, BandItem, Legend, add_items, angle_axis, band_brush, joined, limit_pen,
+                         plot_widget, set_visible, style_plot, title_style, width_pen)
 from .ranges import SteadyRange, finite_bounds
 
 X_LABEL = "angle γ of x = (cos γ, sin γ)"
@@ -43,13 +43,11 @@ class _WidthItems:
     def __init__(self, plot: pg.PlotItem, index: int):
         self.inits = pg.PlotCurveItem(pen=width_pen(index, theme.INIT_ALPHA, theme.INIT_WIDTH),
                                       connect="finite", skipFiniteCheck=False)
-        self.lo = pg.PlotCurveItem(pen=None)
-        self.hi = pg.PlotCurveItem(pen=None)
-        self.band = pg.FillBetweenItem(self.lo, self.hi, brush=band_brush(index))
+        self.band = BandItem(band_brush(index))
         self.mean = pg.PlotDataItem(pen=width_pen(index))
         self.limit = pg.PlotDataItem(pen=limit_pen(theme.LIMIT_WIDTH - 0.5, theme.color(index)))
-        self.items = (self.band, self.lo, self.hi, self.inits, self.mean, self.limit)
-        add_items((plot, item, z) for item, z in zip(self.items, (0, 1, 1, 2, 4, 5)))
+        self.items = (self.band, self.inits, self.mean, self.limit)
+        add_items((plot, item, z) for item, z in zip(self.items, (0, 2, 4, 5)))
 
 
 class KernelPanel(Panel):
@@ -196,16 +194,15 @@ class KernelPanel(Panel):
             else:
                 items.limit.setVisible(False)
             if n == 0:
-                set_visible((items.inits, items.lo, items.hi, items.band, items.mean), False)
+                set_visible((items.inits, items.band, items.mean), False)
             else:
                 items.inits.setData(*joined(a, snap.curves[k]), connect="finite")
                 inits = self.show_inits.isChecked() and n > 1
                 items.inits.setVisible(inits)
                 mean, std = snap.mean[k], snap.std[k]
-                items.lo.setData(a, mean - std)
-                items.hi.setData(a, mean + std)
+                items.band.setData(a, mean - std, mean + std)
                 band = self.show_band.isChecked() and n > 1
-                set_visible((items.lo, items.hi, items.band), band)
+                items.band.setVisible(band)
                 items.mean.setData(a, mean)
                 items.mean.setVisible(True)
                 shown += [mean] + ([snap.curves[k]] if inits else []) + ([mean - std, mean + std] if band else [])

@@ -134,7 +134,8 @@ class MainWindow(WindowState, QMainWindow):
         self.act_stop = self._action("&Stop", self.stop, Qt.Key.Key_Escape, "Stop the computation (Esc)",
                                      icons.SP_MediaStop)
         self.act_reset = self._action("R&eset", self.reset, "Ctrl+R",
-                                      "Back to the default parameters, clear the plots (Ctrl+R)", icons.SP_BrowserReload)
+                                      "Back to the default parameters, clear the plots (Ctrl+R)",
+                                      icons.SP_BrowserReload)
         self.act_auto = QAction("&Auto-run on changes", self)
         self.act_auto.setCheckable(True)
         self.act_auto.setChecked(True)

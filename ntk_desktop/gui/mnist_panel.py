@@ -298,5 +298,5 @@ class MnistPanel(Panel):
             entries.append((g, f"‖gₜ‖, n = {req.widths[w]:,}"))
             entries.append((h, f"‖hₜ‖, n = {req.widths[w]:,}"))
         self.conv_legend.set_entries(entries)
-        self.conv_plot.setTitle(f"(d) training along component {k}: f* = f₀ + {req.amplitude:g}·f⁽{str(k).translate(_SUP)}⁾",
-                                **title_style())
+        goal = f"f* = f₀ + {req.amplitude:g}·f⁽{str(k).translate(_SUP)}⁾"
+        self.conv_plot.setTitle(f"(d) training along component {k}: {goal}", **title_style())

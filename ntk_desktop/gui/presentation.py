@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import re
+import weakref
 from typing import Dict, Optional
 
 import pyqtgraph as pg
@@ -33,6 +34,10 @@ _COLORS = {
     "light": {"background": "#ffffff", "foreground": "#000000", "legend": (255, 255, 255, 235)},
     "dark": {"background": "#000000", "foreground": "#ffffff", "legend": (0, 0, 0, 235)},
 }
+
+
+#: per panel, the normal look of each of its plots while presentation mode shows them
+_SAVED: "weakref.WeakKeyDictionary[QWidget, Dict]" = weakref.WeakKeyDictionary()
 
 
 def theme_colors(theme: str) -> dict:
@@ -60,7 +65,7 @@ def _view_of(plot):
 
 def style_plots(panel: QWidget, on: bool, theme: str = "light") -> None:
     """Presentation look for every PlotItem of ``panel`` (on), or the saved normal look (off)."""
-    store: Dict = panel.__dict__.setdefault("_presentation_saved", {})
+    store: Dict = _SAVED.setdefault(panel, {})
     if not on:
         for plot, saved in list(store.items()):
             _restore_plot(plot, saved)

@@ -9,8 +9,9 @@ Three plots, every item created once in :meth:`TrainingPanel.__init__` and updat
   Gaussian process (dashed black);
 * (b) the network functions f_t on the unit circle x = (cos γ, sin γ): per width one NaN-separated
   item (and, optionally, one for the linearized models, dotted), the infinite-width mean at the
-  same t (thick dashed black) with its 10–90 percentile band (a ``FillBetweenItem``), the goal
-  f* = x₁x₂ (thin grey) and the training points (scatter);
+  same t (thick dashed black) with its 10–90 percentile band (a
+  :class:`~ntk_desktop.gui.plot_style.BandItem`), the goal f* = x₁x₂ (thin grey) and the
+  training points (scatter);
 * (c) the NTK drift ||Θ_t − Θ_0||/||Θ_0|| on the training points, per network.
 
 The panel's own options are the learning rate η, the number of steps, the record interval, the
@@ -33,11 +34,10 @@ from ..experiments._validate import MAX_WIDTHS
 from ..experiments.training_runs import (MAX_LR, MAX_POINTS, MAX_STEPS, TrainingRequest, TrainingSnapshot,
                                          training_job)
 from . import theme
-from .items import BandItem
 from .panel import INFO_STYLE, WARNING_STYLE, Panel
 from .params_panel import NetworkParams
-from .plot_style import (ANGLE_RANGE, Legend, add_items, angle_axis, joined, limit_pen, plot_widget, set_visible,
-                         style_plot, width_pen)
+from .plot_style import (ANGLE_RANGE, BandItem, Legend, add_items, angle_axis, joined, limit_pen, plot_widget,
+                         set_visible, style_plot, width_pen)
 from .ranges import SteadyRange, finite_bounds
 
 HINT = "Press Run (F5) to train the networks of the Parameters panel on points of the circle"
@@ -117,9 +117,9 @@ class TrainingPanel(Panel):
         self.record_every = QSpinBox(minimum=1, maximum=MAX_STEPS, singleStep=5)
         self.record_every.setToolTip("record the loss, f_t and the NTK every this many steps")
         self.dataset = _combo(DATASET_LABELS, "training points on the unit circle; the goal is f*(x) = x₁·x₂")
-        self.dtype = _combo(DTYPE_LABELS, "floating-point precision of the trained networks: float32 trains ≈ 2–3× "
-                            "faster (smooth live plots at width 1000) but its losses level off near 1e-12; "
-                            "float64 follows them further and agrees with the library to many digits")
+        self.dtype = _combo(DTYPE_LABELS, "floating-point precision of the trained networks: float32 trains "
+                            "≈ 2–3× faster (smooth live plots at width 1000) but its losses level off near "
+                            "1e-12; float64 follows them further and agrees with the library to many digits")
         self.n_points = QSpinBox(minimum=1, maximum=MAX_POINTS)
         self.n_points.setToolTip("number of random training points")
         self.log_loss = QCheckBox("log-scale loss")

@@ -11,7 +11,7 @@ from gui_helpers import close_window, delete_now, make_window, nan_rows, run_and
 from ntk_desktop.core.analytic import analytic_kernels
 from ntk_desktop.core.empirical import empirical_ntk
 from ntk_desktop.core.network import Architecture, init_params
-from ntk_desktop.experiments.kernel_slices import MAX_WIDTHS
+from ntk_desktop.experiments._validate import MAX_WIDTHS
 from ntk_desktop.gui import runner as runner_mod
 from ntk_desktop.gui.kernel_panel import X_LABEL, Y_LABEL
 from ntk_desktop.gui.params_panel import NetworkParams
@@ -74,8 +74,8 @@ def test_kernel_run_puts_the_library_kernels_into_the_plot(qtbot, window, small_
         np.testing.assert_allclose(ys, expected, rtol=1e-10, atol=1e-12)
         mean, std = expected.mean(axis=0), expected.std(axis=0, ddof=1)
         np.testing.assert_allclose(items.mean.getData()[1], mean, rtol=1e-10)
-        np.testing.assert_allclose(items.lo.getData()[1], mean - std, rtol=1e-8, atol=1e-12)
-        np.testing.assert_allclose(items.hi.getData()[1], mean + std, rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(items.band.getData()[1], mean - std, rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(items.band.getData()[2], mean + std, rtol=1e-8, atol=1e-12)
         assert items.inits.isVisible() and items.mean.isVisible() and items.band.isVisible()
     for items in panel.width_items[2:]:
         assert not items.mean.isVisible() and not items.inits.isVisible()

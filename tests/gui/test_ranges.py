@@ -7,7 +7,7 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 
-from ntk_desktop.gui.items import BandItem
+from ntk_desktop.gui.plot_style import BandItem
 from ntk_desktop.gui.ranges import FIXED_PADDING, HEADROOM, PADDING, SteadyRange, finite_bounds, grown
 
 
