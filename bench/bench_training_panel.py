@@ -56,7 +56,7 @@ def main():
     w.show()
     panel = w.panel("training")
     w.docks["training"].raise_()
-    w._set_active(panel)
+    w.set_active(panel)
     w.params.widths.setText(str(args.width))
     w.params.n_init.setValue(args.n_init)
     w.params.depth.setValue(4)
