@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import numpy as np
@@ -184,10 +184,20 @@ class Forward:
     alphas: list   # alphas[l]: (N, n_l), l = 0..L-1
     pre: list      # pre[l]: a^(l+1) of shape (N, n_{l+1}), l = 0..L-2 (hidden layers)
     output: np.ndarray  # (N, n_L)
+    _derivs: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def deriv(self, sigma: Nonlinearity, l: int) -> np.ndarray:
+        """σ'(a^(l+1)) = σ'(pre[l]), computed on first use and kept (a frozen forward pass, as
+        the linearized model's, is back-propagated through every step)."""
+        d = self._derivs.get(l)
+        if d is None:
+            d = self._derivs[l] = sigma.deriv(self.pre[l])
+        return d
 
 
 def forward(arch: Architecture, params: Params, X) -> Forward:
-    """Forward pass keeping what the backward pass and the NTK need."""
+    """The forward pass, keeping what back-propagation and the NTK need; the (N, n_{l+1})
+    product is scaled by 1/√n_l, never a copy of W^(l)."""
     dt = params.dtype
     X = np.asarray(X, dtype=dt)
     sigma = arch.nonlinearity
@@ -195,7 +205,7 @@ def forward(arch: Architecture, params: Params, X) -> Forward:
     h = X
     beta = dt.type(arch.beta)
     for l in range(arch.depth):
-        a = h @ params.weights[l].T          # scale the (N, n) product, never a copy of W
+        a = h @ params.weights[l].T
         a *= dt.type(1.0 / math.sqrt(arch.widths[l]))
         a += beta * params.biases[l]
         if l == arch.depth - 1:
@@ -211,24 +221,32 @@ def apply(arch: Architecture, params: Params, X) -> np.ndarray:
     return forward(arch, params, X).output
 
 
-def backward(arch: Architecture, params: Params, fwd: Forward) -> list:
-    """Back-propagated vectors δ^(l+1) = ∂f/∂a^(l+1), l = 0..L-1, each of shape (N, n_L, n_{l+1}).
+def backprop(arch: Architecture, params: Params, fwd: Forward, g, first: int = 0) -> list:
+    """Reverse mode: g^(l+1) = Σ_k g_k ∂f_k/∂a^(l+1) for l = L-1 .. ``first``, from g^(L) = ``g``,
 
-    δ^(L)[:, k] = e_k;  δ^(l) = σ'(a^(l)) ⊙ (δ^(l+1) W^(l)) / sqrt(n_l).
-    """
+        g^(l) = σ'(a^(l)) ⊙ (g^(l+1) W^(l)) / √n_l      (one GEMM per layer).
+
+    ``g`` is (N, n_L) (a residual) or (N, k, n_L) (k vectors per input, e.g. the identity);
+    entries below ``first`` are ``None``."""
     dt = params.dtype
-    N = fwd.output.shape[0]
-    nL = arch.n_out
-    deltas = [None] * arch.depth
-    d = np.broadcast_to(np.eye(nL, dtype=dt), (N, nL, nL))
-    deltas[-1] = d
-    for l in range(arch.depth - 1, 0, -1):
-        # one (N·nL, n_{l+1}) × (n_{l+1}, n_l) product, not N batched matrix-vector products
-        back = (d.reshape(N * nL, -1) @ params.weights[l]).reshape(N, nL, -1)
-        back *= dt.type(1.0 / math.sqrt(arch.widths[l]))
-        d = back * arch.nonlinearity.deriv(fwd.pre[l - 1])[:, None, :]
-        deltas[l - 1] = d
-    return deltas
+    g = np.asarray(g, dtype=dt)
+    gs: list = [None] * arch.depth
+    for l in range(arch.depth - 1, first - 1, -1):
+        gs[l] = g
+        if l > first:
+            lead = g.shape[:-1]
+            back = (g.reshape(-1, g.shape[-1]) @ params.weights[l]).reshape(*lead, -1)
+            back *= dt.type(1.0 / math.sqrt(arch.widths[l]))
+            d = fwd.deriv(arch.nonlinearity, l - 1)
+            g = back * d.reshape(d.shape[0], *([1] * (g.ndim - 2)), d.shape[1])
+    return gs
+
+
+def backward(arch: Architecture, params: Params, fwd: Forward) -> list:
+    """Back-propagated vectors δ^(l+1) = ∂f/∂a^(l+1), l = 0..L-1, each of shape (N, n_L, n_{l+1}):
+    :func:`backprop` of δ^(L)[:, k] = e_k."""
+    N, nL = fwd.output.shape
+    return backprop(arch, params, fwd, np.broadcast_to(np.eye(nL, dtype=params.dtype), (N, nL, nL)))
 
 
 def jacobian(arch: Architecture, params: Params, X) -> np.ndarray:

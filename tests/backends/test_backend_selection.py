@@ -331,7 +331,7 @@ def test_a_device_error_mid_operation_falls_back_with_the_reason(monkeypatch):
         calls.append(n)
         return cl.Buffer(self.dev.context, cl.mem_flags.READ_WRITE, size=0)  # INVALID_BUFFER_SIZE
 
-    monkeypatch.setattr(OpenCLBackend, "_alloc", refused)
+    monkeypatch.setattr(OpenCLBackend, "alloc", refused)
     progress = []
     theta = chain.empirical_ntk(arch, p.astype(np.float32), X, progress=lambda d, t: progress.append((d, t)))
     assert calls, "the OpenCL path did not run"
@@ -352,7 +352,7 @@ def test_the_cli_says_why_an_operation_left_the_device(monkeypatch, tmp_path, ca
     from ntk_desktop import cli
     from ntk_desktop.backends.opencl import OpenCLBackend
 
-    monkeypatch.setattr(OpenCLBackend, "_alloc",
+    monkeypatch.setattr(OpenCLBackend, "alloc",
                         lambda self, n, dt: cl.Buffer(self.dev.context, cl.mem_flags.READ_WRITE, size=0))
     np.save(tmp_path / "X.npy", inputs(np.random.default_rng(0), 6, 3))
     code = cli.main(["kernel", "--kind", "empirical", "--inputs", str(tmp_path / "X.npy"), "--width", "8",

@@ -8,13 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from ntk_desktop.core import training
+from ntk_desktop.core import stability
 from ntk_desktop.core.analytic import analytic_kernels
+from ntk_desktop.core.derivatives import gd_step, loss_gradient
 from ntk_desktop.core.empirical import empirical_ntk
 from ntk_desktop.core.network import Architecture, apply, init_params, jacobian
 from ntk_desktop.core.predict import kernel_gd
-from ntk_desktop.core.training import (Snapshot, gd_step, loss_gradient, max_stable_lr, stable_lr_bound,
-                                       train, train_iter)
+from ntk_desktop.core.stability import max_stable_lr, stable_lr_bound
+from ntk_desktop.core.training import Snapshot, train, train_iter
 from ntk_desktop.errors import Cancelled, NTKInputError
 
 
@@ -285,7 +286,7 @@ def test_matrix_free_stability_bound_matches_dense(monkeypatch):
     X, _ = circle(9)
     params = init_params(arch, 1)
     dense = stable_lr_bound(arch, params, X)
-    monkeypatch.setattr(training, "DENSE_STABILITY_LIMIT", 0)
+    monkeypatch.setattr(stability, "DENSE_STABILITY_LIMIT", 0)
     assert stable_lr_bound(arch, params, X) == pytest.approx(dense, rel=1e-6)
     assert stable_lr_bound(arch, params, X, last_layer_only=True) > dense
 
