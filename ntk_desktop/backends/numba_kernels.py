@@ -224,28 +224,28 @@ def _ratio(z, C):
 
 
 @njit(inline="always", **_OPTS)
-def _acos(x, C):
-    """arccos x for x in [-1, 1], full relative accuracy near ±1."""
+def _arc_core(x, C):
+    """(small, v): |x| below the switch point, and the rational approximation shared by arcsin
+    and arccos (of x itself when small, else of √((1 − |x|)/2))."""
     ax = abs(x)
     small = ax < C[1]
     zl = (C[2] - ax) * C[1]
     z = x * x if small else zl
-    s = math.sqrt(zl)
-    base = x if small else s
-    v = base + base * _ratio(z, C)
+    base = x if small else math.sqrt(zl)
+    return small, base + base * _ratio(z, C)
+
+
+@njit(inline="always", **_OPTS)
+def _acos(x, C):
+    """arccos x for x in [-1, 1], full relative accuracy near ±1."""
+    small, v = _arc_core(x, C)
     big = C[3] * v if x > C[0] else C[5] - C[3] * v
     return C[6] - v if small else big
 
 
 @njit(inline="always", **_OPTS)
 def _asin(x, C):
-    ax = abs(x)
-    small = ax < C[1]
-    zl = (C[2] - ax) * C[1]
-    z = x * x if small else zl
-    s = math.sqrt(zl)
-    base = x if small else s
-    v = base + base * _ratio(z, C)
+    small, v = _arc_core(x, C)
     big = C[6] - C[3] * v
     big = big if x > C[0] else -big
     return v if small else big

@@ -10,13 +10,14 @@ back-propagation fused with the update (each row of W^(l) serves g^(l) = g^(l+1)
 receives its own step while it is in the cache).
 
 The step is :class:`ntk_desktop.core.derivatives.ReferenceTrainer`'s (same equations, parameters
-updated in place) and so are the stop tests of :func:`ntk_desktop.core.training.train_iter`: a non-finite output or loss, a loss above ``factor`` × the
-initial loss, or non-finite activations stop *before* the step, the parameters untouched.  The
-back-propagated factors are not tested one by one; instead a step is declined unless a bound
-proves them finite (|g^(l)| ≤ n_{l+1}·max|g^(l+1)|·||W^(l)||_F·max|σ'|/√n_l, far below the
-dtype's largest value).  The caller (``train_iter``, through the :class:`~ntk_desktop.core.training.Stepper`
-interface) takes a declined step itself, with the
-exact tests and messages.  Sums run in float64; results are stored in the parameters' dtype.
+updated in place) and so are the stop tests of :func:`ntk_desktop.core.training.train_iter`: a
+non-finite output or loss, a loss above ``factor`` × the initial loss, or non-finite activations
+stop *before* the step, the parameters untouched.  The back-propagated factors are not tested one
+by one; instead a step is declined unless a bound proves them finite
+(|g^(l)| ≤ n_{l+1}·max|g^(l+1)|·||W^(l)||_F·max|σ'|/√n_l, far below the dtype's largest value).
+The caller (``train_iter``, through the :class:`~ntk_desktop.core.training.Stepper` interface)
+takes a declined step itself, with the exact tests and messages.  Sums run in float64; results
+are stored in the parameters' dtype.
 
 Not parallel (one core: the other is the GUI's), so it may be called from any thread.
 """

@@ -55,8 +55,9 @@ def _block(arch: Architecture, X1, X2, diag1, diag2, method: str):
     else:
         theta = weight * arch.n_in + bias_grad
     for l in range(1, arch.depth):
-        sigma_next, sigma_dot = arch.nonlinearity.expectations(diag1[l - 1][:, None], diag2[l - 1][None, :], sigma,
-                                                    method=method)
+        # Σ^(l+1) − β² = E[σσ] and Σ̇^(l+1) = E[σ'σ'] under the covariance of layer l
+        sigma_next, sigma_dot = arch.nonlinearity.expectations(diag1[l - 1][:, None], diag2[l - 1][None, :],
+                                                               sigma, method=method)
         sigma = sigma_next + beta2
         if arch.parametrization == "ntk":
             theta = theta * sigma_dot + sigma
@@ -100,14 +101,6 @@ def analytic_kernels(arch: Architecture, X1, X2=None, *, method: str = "auto",
         nngp = 0.5 * (nngp + nngp.T)
         ntk = 0.5 * (ntk + ntk.T)
     return AnalyticKernels(nngp, ntk)
-
-
-def analytic_ntk(arch: Architecture, X1, X2=None, **kw) -> np.ndarray:
-    return analytic_kernels(arch, X1, X2, **kw).ntk
-
-
-def analytic_nngp(arch: Architecture, X1, X2=None, **kw) -> np.ndarray:
-    return analytic_kernels(arch, X1, X2, **kw).nngp
 
 
 def check_method(method: str) -> str:

@@ -96,16 +96,6 @@ def jvp(arch: Architecture, params: Params, fwd: Forward, tangent: Params, first
     return da
 
 
-def loss_gradient(arch: Architecture, params: Params, X, Y, *, last_layer_only: bool = False):
-    """(C, ∂C/∂θ_raw) for C = 1/(2N) Σ ||f(x_i) − y_i||²; gradients as a :class:`Params` in raw
-    units (``None`` for untrained layers when ``last_layer_only``)."""
-    X = check_inputs(X, arch)
-    Y = check_targets(Y, len(X), arch.n_out)
-    fwd = forward(arch, params, X)
-    r = residual(fwd.output, Y.astype(params.dtype))
-    return loss_value(fwd.output, Y), vjp(arch, params, fwd, r, first_trained_layer(arch, last_layer_only))
-
-
 def factors_finite(fwd: Forward, gs: list) -> bool:
     """Whether the small factors of a gradient-descent step (activations and back-propagated
     vectors of the trained layers) are finite, so that the step itself is."""
@@ -173,7 +163,19 @@ class Trainer(ABC):
     ``forward()`` returns (loss, outputs f(X) (N, n_L)) at the current parameters, so that a
     caller may test the loss before the step; ``descend(lr)`` then takes the step from that
     state; ``params()`` returns the parameters (copied back into the caller's arrays when they
-    live elsewhere); ``reload()`` takes the caller's arrays again after they were changed."""
+    live elsewhere); ``reload()`` takes the caller's arrays again after they were changed.
+
+    The base class checks the inputs and targets: ``X`` (N, n0) in the parameters' dtype,
+    ``Y`` (N, n_L) in float64 (the loss) and ``_Y_dt`` in the parameters' dtype (the residual)."""
+
+    def __init__(self, arch: Architecture, params: Params, X, Y, *, last_layer_only: bool = False):
+        dt = params.dtype
+        self.arch = arch
+        self.first = first_trained_layer(arch, last_layer_only)
+        self._params = params
+        self.X = np.ascontiguousarray(check_inputs(X, arch, "inputs"), dtype=dt)
+        self.Y = check_targets(Y, len(self.X), arch.n_out)
+        self._Y_dt = self.Y.astype(dt)
 
     @abstractmethod
     def forward(self) -> tuple:
@@ -206,13 +208,7 @@ class ReferenceTrainer(Trainer):
     (:meth:`_forward_pass`, :meth:`_backprop`); the step itself stays this one."""
 
     def __init__(self, arch: Architecture, params: Params, X, Y, *, last_layer_only: bool = False):
-        dt = params.dtype
-        self.arch = arch
-        self.first = first_trained_layer(arch, last_layer_only)
-        self._params = params
-        self.X = np.ascontiguousarray(check_inputs(X, arch, "inputs"), dtype=dt)
-        self.Y = check_targets(Y, len(self.X), arch.n_out)
-        self._Y_dt = self.Y.astype(dt)
+        super().__init__(arch, params, X, Y, last_layer_only=last_layer_only)
         self._buffers: list = [None] * arch.depth
         self._fwd = None
 

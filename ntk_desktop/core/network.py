@@ -249,23 +249,6 @@ def backward(arch: Architecture, params: Params, fwd: Forward) -> list:
     return backprop(arch, params, fwd, np.broadcast_to(np.eye(nL, dtype=params.dtype), (N, nL, nL)))
 
 
-def jacobian(arch: Architecture, params: Params, X) -> np.ndarray:
-    """∂f_k(x_i)/∂θ_p in the parametrization's units: shape (N, n_L, P), order of :meth:`Params.flat`.
-
-    Dense and memory hungry (N·n_L·P numbers): for small networks, linearization and tests.
-    """
-    fwd = forward(arch, params, X)
-    deltas = backward(arch, params, fwd)
-    N, nL = fwd.output.shape
-    blocks = []
-    for l in range(arch.depth):
-        cw, cb = arch.gradient_scales(l)
-        dW = deltas[l][:, :, :, None] * fwd.alphas[l][:, None, None, :]   # (N, nL, n_{l+1}, n_l)
-        blocks.append(dW.reshape(N, nL, -1) * math.sqrt(cw))
-        blocks.append(np.array(deltas[l]).reshape(N, nL, -1) * math.sqrt(cb))
-    return np.concatenate(blocks, axis=2)
-
-
 def raw_step_scales(arch: Architecture, l: int) -> tuple:
     """Factors (s_W, s_b) so that one gradient-descent step in the parametrization's units reads,
     in raw units, W -= η·s_W·∂C/∂W_raw and b -= η·s_b·∂C/∂b_raw (β = 0 freezes standard biases)."""

@@ -15,7 +15,7 @@ c2 = √s22 cos(φ - ψ), ψ = arccos ρ, and
 Radially, Gauss–Legendre covers r ∈ [0, 3/max(1, sd)] and shifted Gauss–Laguerre the tail, so
 the fast change of a saturating σ at large variance is resolved.
 
-Accuracy (asserted by ``tests/test_quadrature.py`` against the closed forms, relative to the
+Accuracy (asserted by ``tests/numerics/test_quadrature.py`` against the closed forms, relative to the
 largest value): relu and leaky_relu are integrated exactly (to rounding) at any variance; erf is
 within 1e-8 for variances up to 10 (about 1e-13 up to variance 2, where a network on the unit
 sphere with β ≤ 1 lives); tanh, sigmoid, softplus and gelu agree with a four times finer rule to

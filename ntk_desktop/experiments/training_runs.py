@@ -285,7 +285,8 @@ def training_job(request: TrainingRequest) -> Iterator[TrainingSnapshot]:
     times = steps.astype(np.float64) * req.lr
     R, A, n_nets = len(times), req.n_angles, req.n_nets
 
-    # --- the infinite-width prediction for every recorded time (yielding between chunks)
+    # --- the infinite-width prediction for every recorded time (in chunks of times, before the first
+    #     yield: a cancellation takes effect once it returns)
     mean, pct, limit_loss, theta_xx = limit_prediction(req, X, y, X_circle, times)
     bound = max_stable_lr(theta_xx, len(X))
 

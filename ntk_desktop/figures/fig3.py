@@ -34,7 +34,7 @@ Checks:
    correction for two trials), the last term being the largest
    gap between gradient descent with steps η, (1 − ηλ2)^{t/η}, and the flow e^{−λ2 t}.
 
-The learning rate is 1.0 unless it exceeds :func:`ntk_desktop.core.training.max_stable_lr` of
+The learning rate is 1.0 unless it exceeds :func:`ntk_desktop.core.stability.max_stable_lr` of
 Θ∞(X,X) (2N/λ_max); it is then 0.9 of that bound, and the report says so.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Gradient descent of finite networks: gradients, steps, linearization, divergence, wide limit.
 
 Reference values come from finite differences, hand-written updates, dense Jacobians
-(``network.jacobian``) and explicit kernel recursions — never from the training code itself.
+(``naive.jacobian``) and explicit kernel recursions — never from the training code itself.
 """
 import math
 
@@ -10,9 +10,10 @@ import pytest
 
 from ntk_desktop.core import stability
 from ntk_desktop.core.analytic import analytic_kernels
-from ntk_desktop.core.derivatives import gd_step, loss_gradient
+from naive import jacobian
+from ntk_desktop.core.derivatives import check_targets, gd_step, loss_value, residual, vjp
 from ntk_desktop.core.empirical import empirical_ntk
-from ntk_desktop.core.network import Architecture, apply, init_params, jacobian
+from ntk_desktop.core.network import Architecture, apply, forward, init_params
 from ntk_desktop.core.predict import kernel_gd
 from ntk_desktop.core.stability import max_stable_lr, stable_lr_bound
 from ntk_desktop.core.training import Snapshot, train, train_iter
@@ -68,6 +69,13 @@ def fd_gradient(arch, params, X, Y, h=1e-6):
                 g[idx] = (up - down) / (2 * h)
             grads.append(g)
     return grads   # W0, b0, W1, b1, ...
+
+
+def loss_gradient(arch, params, X, Y):
+    """(C, ∂C/∂θ_raw): the library's forward pass and the VJP of its residual (f − y)/N."""
+    fwd = forward(arch, params, X)
+    Yd = check_targets(Y, len(X), arch.n_out)
+    return loss_value(fwd.output, Yd), vjp(arch, params, fwd, residual(fwd.output, Yd))
 
 
 @pytest.mark.parametrize("parametrization", ["ntk", "standard"])

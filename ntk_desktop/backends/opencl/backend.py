@@ -27,7 +27,7 @@ import numpy as np
 
 from ...core.activations import ACT_IDS, CLOSED_FORMS
 from ...core.memory import memory_budget as _host_budget
-from ...core.network import Architecture, Forward, Params, check_inputs
+from ...core.network import Forward, check_inputs
 from ..base import Backend, BackendUnsupported, FeatureBlock
 from ..tiling import Tile, symmetrize_upper
 from .programs import ProgramCache

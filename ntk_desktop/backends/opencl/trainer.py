@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from ...core.derivatives import Trainer, check_targets, first_trained_layer, loss_value, residual
-from ...core.network import Architecture, Params, check_inputs, raw_step_scales
+from ...core.derivatives import Trainer, loss_value, residual
+from ...core.network import Architecture, Params, raw_step_scales
 from .backend import OpenCLBackend
 
 
@@ -23,15 +23,9 @@ class OpenCLTrainer(Trainer):
 
     def __init__(self, backend: OpenCLBackend, arch: Architecture, params: Params, X, Y, *,
                  last_layer_only: bool = False):
-        dt = params.dtype
-        backend.check("gd_step", arch, dt)
+        backend.check("gd_step", arch, params.dtype)
+        super().__init__(arch, params, X, Y, last_layer_only=last_layer_only)
         self.be = backend
-        self.arch = arch
-        self.first = first_trained_layer(arch, last_layer_only)
-        self._params = params
-        self.X = np.ascontiguousarray(check_inputs(X, arch, "inputs"), dtype=dt)
-        self.Y = check_targets(Y, len(self.X), arch.n_out)
-        self._Y_dt = self.Y.astype(dt)
         with backend.lock():
             self.dp = backend.device_params(arch, params)
             self.Xbuf = backend.upload(self.X)
