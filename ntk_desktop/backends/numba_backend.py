@@ -9,8 +9,8 @@
 * analytic tile: the Gram X1·X2ᵀ by BLAS, then the whole layer recursion per element in one
   vectorized pass (float32 tiles in float32, float64 in float64), symmetric tiles computed on
   and above the diagonal only;
-* GD step: forward, backward of the residual, and the weight update as one in-place BLAS
-  ``gemm`` (C ← C + α·A·B) per layer.
+* GD step: the reference trainer (:class:`~ntk_desktop.core.derivatives.ReferenceTrainer`) with
+  this backend's forward pass and σ' scaling of the back-propagated residual.
 
 Threading rule: one operation at a time per process (a module-level lock): Numba's parallel
 runtime must not be entered from several Python threads at once.  Run computations from one

@@ -8,9 +8,8 @@ import sys
 import numpy as np
 
 from ..backends.training import train
-from ..core.derivatives import check_targets
 from ..core.memory import check_budget, estimate_training, memory_budget
-from ..core.network import check_dtype, load_params, save_npz_atomic, widths_of
+from ..core.network import check_dtype, check_targets, load_params, save_npz_atomic, widths_of
 from ..core.training import TrainingResult
 from ..errors import NTKInputError
 from .common import add_output_options, add_architecture_options, architecture_from_args, check_out_path, load_array, load_inputs

@@ -23,27 +23,9 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from ..errors import NTKInputError
 from .empirical import ntk_from_features
-from .network import Architecture, Forward, Params, backprop, check_inputs, forward, raw_step_scales
-
-
-def check_targets(Y, n_rows: int, n_out: int, name: str = "targets") -> np.ndarray:
-    """Targets as (N, n_L) float64: a 1-D (N,) array means n_L = 1."""
-    Y = np.asarray(Y)
-    if not np.issubdtype(Y.dtype, np.number) or np.iscomplexobj(Y):
-        raise NTKInputError(f"{name} must be real numbers; got dtype {Y.dtype}")
-    if Y.ndim == 1:
-        Y = Y[:, None]
-    if Y.ndim != 2:
-        raise NTKInputError(f"{name} must have shape (N,) or (N, n_L); got {Y.shape}")
-    if Y.shape[0] != n_rows:
-        raise NTKInputError(f"{name} have {Y.shape[0]} rows but there are {n_rows} inputs")
-    if Y.shape[1] != n_out:
-        raise NTKInputError(f"{name} have {Y.shape[1]} columns but the network has n_L={n_out} outputs")
-    if not np.all(np.isfinite(Y)):
-        raise NTKInputError(f"{name} contain non-finite values")
-    return Y.astype(np.float64)
+from .network import (Architecture, Forward, Params, backprop, check_inputs, check_targets, forward,
+                      raw_step_scales)
 
 
 def loss_value(f: np.ndarray, Y: np.ndarray) -> float:

@@ -177,6 +177,25 @@ def check_inputs(X, arch: Optional[Architecture] = None, name: str = "inputs") -
     return X
 
 
+def check_targets(Y, n_rows: int, n_out: Optional[int], name: str = "targets") -> np.ndarray:
+    """Targets (or other per-input values) as (N, n_L) float64: a 1-D (N,) array means n_L = 1;
+    ``n_out`` None accepts any n_L."""
+    Y = np.asarray(Y)
+    if not np.issubdtype(Y.dtype, np.number) or np.iscomplexobj(Y):
+        raise NTKInputError(f"{name} must be real numbers; got dtype {Y.dtype}")
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    if Y.ndim != 2:
+        raise NTKInputError(f"{name} must have shape (N,) or (N, n_L); got {Y.shape}")
+    if Y.shape[0] != n_rows:
+        raise NTKInputError(f"{name} have {Y.shape[0]} rows but there are {n_rows} inputs")
+    if n_out is not None and Y.shape[1] != n_out:
+        raise NTKInputError(f"{name} have {Y.shape[1]} columns but the network has n_L={n_out} outputs")
+    if not np.all(np.isfinite(Y)):
+        raise NTKInputError(f"{name} contain non-finite values")
+    return Y.astype(np.float64)
+
+
 @dataclass
 class Forward:
     """Activations α^(0..L-1) (α^(0) = x), pre-activations a^(1..L-1) and the output f = a^(L)."""

@@ -37,10 +37,10 @@ from typing import Callable, Iterator, List, Optional
 import numpy as np
 
 from ..errors import Cancelled, NTKInputError
-from .derivatives import (check_targets, descend, factors_finite, first_trained_layer, jvp, loss_value,
-                          residual)
+from .derivatives import descend, factors_finite, first_trained_layer, jvp, loss_value, residual
 from .empirical import empirical_ntk
-from .network import Architecture, Forward, Params, backprop, check_dtype, check_inputs, forward, init_params
+from .network import (Architecture, Forward, Params, backprop, check_dtype, check_inputs, check_targets, forward,
+                      init_params)
 from .stability import stable_lr_bound
 
 Progress = Optional[Callable[[int, int], None]]

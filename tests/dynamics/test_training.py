@@ -11,9 +11,9 @@ import pytest
 from ntk_desktop.core import stability
 from ntk_desktop.core.analytic import analytic_kernels
 from naive import jacobian
-from ntk_desktop.core.derivatives import check_targets, gd_step, loss_value, residual, vjp
+from ntk_desktop.core.derivatives import gd_step, loss_value, residual, vjp
 from ntk_desktop.core.empirical import empirical_ntk
-from ntk_desktop.core.network import Architecture, apply, forward, init_params
+from ntk_desktop.core.network import Architecture, apply, check_targets, forward, init_params
 from ntk_desktop.core.predict import kernel_gd
 from ntk_desktop.core.stability import max_stable_lr, stable_lr_bound
 from ntk_desktop.core.training import Snapshot, train, train_iter

@@ -13,7 +13,11 @@ fit), and the result tile, which is read back into the host result (RAM or a mem
   work-groups than 2 per compute unit (N = 512 on a large GPU) splits its Gram products along
   their depth (``ntk_gram_split``, then ``ntk_combine_split`` sums the slices and forms the term);
 * analytic: the Gram tile and the whole layer recursion fused (``analytic_tile``);
-* GD: forward, backward of the residual, and the weight step as a product accumulated into W.
+* GD (:mod:`.trainer`): forward, backward of the residual, and the weight step as a product
+  accumulated into W.
+
+Kernel arguments are passed by name (:meth:`OpenCLBackend.launch`), bound to each kernel's
+parameter list as read from its source (:mod:`.signatures`).
 
 Float32 always; float64 when the device passed its fp64 probe.  Threading: one operation at a
 time per device (the device's lock, held for the whole operation).
