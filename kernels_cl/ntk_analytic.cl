@@ -12,11 +12,11 @@
 #if ACT == ACT_IDENTITY || ACT == ACT_RELU || ACT == ACT_LEAKY_RELU || ACT == ACT_ERF
 
 inline void closed_form(const real s11, const real s22, const real s12, const real slope,
-                        real* e_ss, real* e_dd)
+                        real* e_ss, real* sigma_dot)
 {
 #if ACT == ACT_IDENTITY
     *e_ss = s12;
-    *e_dd = R(1.0);
+    *sigma_dot = R(1.0);
 #elif ACT == ACT_RELU || ACT == ACT_LEAKY_RELU
     /* σ(u) = a·u + (1-a)·relu(u): arc-cosine kernels k1, k0 (Cho & Saul 2009) */
     const real norm = sqrt(s11 * s22);
@@ -29,20 +29,20 @@ inline void closed_form(const real s11, const real s22, const real s12, const re
     const real k0 = (M_PI_R - theta) / (R(2.0) * M_PI_R);
 #if ACT == ACT_RELU
     *e_ss = k1;
-    *e_dd = k0;
+    *sigma_dot = k0;
 #else
     const real c = (R(1.0) - slope) * (R(1.0) - slope);
     *e_ss = slope * s12 + c * k1;
-    *e_dd = slope + c * k0;
+    *sigma_dot = slope + c * k0;
 #endif
 #elif ACT == ACT_ERF
     /* Williams 1997 */
-    const real d1 = R(1.0) + R(2.0) * s11;
-    const real d2 = R(1.0) + R(2.0) * s22;
-    const real arg = clamp(R(2.0) * s12 / sqrt(d1 * d2), R(-1.0), R(1.0));
+    const real den1 = R(1.0) + R(2.0) * s11;
+    const real den2 = R(1.0) + R(2.0) * s22;
+    const real arg = clamp(R(2.0) * s12 / sqrt(den1 * den2), R(-1.0), R(1.0));
     *e_ss = R(2.0) / M_PI_R * asin(arg);
-    const real det = fmax(d1 * d2 - R(4.0) * s12 * s12, (real)(REAL_IS_DOUBLE ? 2.2250738585072014e-308 : 1.17549435e-38f));
-    *e_dd = R(4.0) / M_PI_R / sqrt(det);
+    const real det = fmax(den1 * den2 - R(4.0) * s12 * s12, (real)(REAL_IS_DOUBLE ? 2.2250738585072014e-308 : 1.17549435e-38f));
+    *sigma_dot = R(4.0) / M_PI_R / sqrt(det);
 #endif
 }
 
@@ -106,10 +106,10 @@ void analytic_tile(__global const real* X1, const long offX1, __global const rea
                 for (int l = 1; l < depth; l++) {
                     const real s11 = diag1[(size_t)(l - 1) * ld_diag1 + off_diag1 + m];
                     const real s22 = diag2[(size_t)(l - 1) * ld_diag2 + off_diag2 + n];
-                    real e_ss, e_dd;
-                    closed_form(s11, s22, s12, slope, &e_ss, &e_dd);
+                    real e_ss, sigma_dot;
+                    closed_form(s11, s22, s12, slope, &e_ss, &sigma_dot);
                     s12 = e_ss + beta2;
-                    th = standard ? th * e_dd + wl[l] * e_ss + bgrad : th * e_dd + s12;
+                    th = standard ? th * sigma_dot + wl[l] * e_ss + bgrad : th * sigma_dot + s12;
                 }
             }
             const size_t o = (size_t)m * ldo + n;

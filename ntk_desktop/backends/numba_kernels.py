@@ -330,9 +330,9 @@ def analytic_tile(G, aux1, aux2, r0, c0, inv_n0, beta2, slope, form, standard, b
                     k1 = norm * inv_2pi * (sn + (pi - th) * rho)
                     k0 = (pi - th) * inv_2pi
                     e_ss = slope * s12 + cc * k1
-                    e_dd = slope + cc * k0
+                    sigma_dot = slope + cc * k0
                     snew = e_ss + beta2
-                    t[jj] = t[jj] * e_dd + standard * (wl * e_ss + bgrad) + lin * snew
+                    t[jj] = t[jj] * sigma_dot + standard * (wl * e_ss + bgrad) + lin * snew
                     s[jj] = snew
             elif form == 2:
                 rb_row = aux2[1, l - 1, c0 + j0:c0 + c]
@@ -346,9 +346,9 @@ def analytic_tile(G, aux1, aux2, r0, c0, inv_n0, beta2, slope, form, standard, b
                     # det(I + 2S) = (1 + 2a)(1 + 2b)(1 - arg²)
                     det = (one - arg) * (one + arg) / (ra * ra * rb * rb)
                     det = det if det > tiny else tiny
-                    e_dd = C[9] / math.sqrt(det)
+                    sigma_dot = C[9] / math.sqrt(det)
                     snew = e_ss + beta2
-                    t[jj] = t[jj] * e_dd + standard * (wl * e_ss + bgrad) + lin * snew
+                    t[jj] = t[jj] * sigma_dot + standard * (wl * e_ss + bgrad) + lin * snew
                     s[jj] = snew
             else:
                 for jj in range(n):
@@ -357,7 +357,7 @@ def analytic_tile(G, aux1, aux2, r0, c0, inv_n0, beta2, slope, form, standard, b
                     t[jj] = t[jj] + standard * (wl * e_ss + bgrad) + lin * snew
                     s[jj] = snew
         if sym and n > 0:
-            # x_i with itself: Σ^(l)(x_i, x_i) = d1[l-1, i] exactly, ρ = 1
+            # x_i with itself: Σ^(l)(x_i, x_i) = diag1[l-1, i] exactly, ρ = 1
             a = aux1[0, 0, ii]
             th = standard * ((a - beta2) / inv_n0 + bgrad) + lin * a
             for l in range(1, L):

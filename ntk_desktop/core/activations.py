@@ -101,8 +101,8 @@ def _relu_expectations(s11, s22, s12):
     theta = _angle(rho)
     sin_theta = np.sqrt(np.maximum(1.0 - rho * rho, 0.0))
     e_ss = norm / (2.0 * math.pi) * (sin_theta + (math.pi - theta) * rho)
-    e_dd = (math.pi - theta) / (2.0 * math.pi)
-    return e_ss, e_dd
+    sigma_dot = (math.pi - theta) / (2.0 * math.pi)
+    return e_ss, sigma_dot
 
 
 def _leaky_relu_closed(slope: float) -> Expectation:
@@ -112,22 +112,22 @@ def _leaky_relu_closed(slope: float) -> Expectation:
         # σ(u) = a·u + (1-a)·relu(u); E[u·relu(v)] = s12/2.
         k1, k0 = _relu_expectations(s11, s22, s12)
         e_ss = a * s12 + (1.0 - a) ** 2 * k1
-        e_dd = a + (1.0 - a) ** 2 * k0
-        return e_ss, e_dd
+        sigma_dot = a + (1.0 - a) ** 2 * k0
+        return e_ss, sigma_dot
 
     return expectations
 
 
 def _erf_expectations(s11, s22, s12):
     # Williams 1997: E[erf(u)erf(v)] = 2/π · arcsin(2 s12 / sqrt((1+2 s11)(1+2 s22))).
-    d1 = 1.0 + 2.0 * s11
-    d2 = 1.0 + 2.0 * s22
-    arg = np.clip(2.0 * s12 / np.sqrt(d1 * d2), -1.0, 1.0)
+    den1 = 1.0 + 2.0 * s11
+    den2 = 1.0 + 2.0 * s22
+    arg = np.clip(2.0 * s12 / np.sqrt(den1 * den2), -1.0, 1.0)
     e_ss = 2.0 / math.pi * np.arcsin(arg)
     # erf'(u) = 2/sqrt(π) exp(-u²):  E = 4/π / sqrt(det(I + 2 S)).
-    det = np.maximum(d1 * d2 - 4.0 * s12 * s12, np.finfo(np.float64).tiny)
-    e_dd = 4.0 / math.pi / np.sqrt(det)
-    return e_ss, e_dd
+    det = np.maximum(den1 * den2 - 4.0 * s12 * s12, np.finfo(np.float64).tiny)
+    sigma_dot = 4.0 / math.pi / np.sqrt(det)
+    return e_ss, sigma_dot
 
 
 def _identity_expectations(s11, s22, s12):

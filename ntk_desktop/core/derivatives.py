@@ -131,11 +131,11 @@ def tangent_kernel(arch: Architecture, params: Params, X1, X2=None, *,
         return ([a.astype(np.float64) for a in fwd.alphas],
                 [None if d is None else d.astype(np.float64) for d in deltas])
 
-    a1, d1 = features(X1, "inputs")
+    alphas1, deltas1 = features(X1, "inputs")
     if X2 is None:
-        return ntk_from_features(arch, a1, d1, first=first)
-    a2, d2 = features(X2, "inputs2")
-    return ntk_from_features(arch, a1, d1, a2, d2, first=first)
+        return ntk_from_features(arch, alphas1, deltas1, first=first)
+    alphas2, deltas2 = features(X2, "inputs2")
+    return ntk_from_features(arch, alphas1, deltas1, alphas2, deltas2, first=first)
 
 
 class Trainer(ABC):
