@@ -1,7 +1,7 @@
 """Benchmark: full-batch gradient-descent steps per second, ReLU, L = 4, N = 512 (MNIST), widths 1000 and 10000.
 
 Baselines measured in the same run: the float32/float64 GEMM rate and the NumPy references —
-``core.training.gd_step`` (returns a copy of the parameters every step) and the numpy backend's
+``core.derivatives.gd_step`` (returns a copy of the parameters every step) and the numpy backend's
 trainer (in place).  Flops per step: forward 2·N·Σ n_l n_{l+1}, backward of the residual
 2·N·Σ_{l>=1} n_l n_{l+1}, weight gradients 2·N·Σ n_l n_{l+1}.
 
@@ -29,7 +29,7 @@ def main():
     repeats = args.repeats or (2 if args.quick else 3)
     header("gradient-descent benchmark", args)
 
-    from ntk_desktop.core import training
+    from ntk_desktop.core import derivatives
     from ntk_desktop.core.network import Architecture, init_params
     from ntk_desktop.backends.base import relative_error
 
@@ -60,15 +60,15 @@ def main():
         def core_steps():
             p = p0.copy()
             for _ in range(steps):
-                p = training.gd_step(arch, p, X, Y, lr)
-            finals["core.training"] = p
+                p = derivatives.gd_step(arch, p, X, Y, lr)
+            finals["core.derivatives"] = p
 
         note = wait_quiet()
         times, rates = paired(core_steps, probe, repeats, warmup=0)
         t = med(times) / steps
         eff = med([flops * steps / ti / 1e9 / r for ti, r in zip(times, rates)])
         ref_t = t
-        rows.append([width, "core.training.gd_step", f"{1 / t:.2f}", f"{t * 1e3:.0f}", f"{flops / t / 1e9:.1f}",
+        rows.append([width, "core.derivatives.gd_step", f"{1 / t:.2f}", f"{t * 1e3:.0f}", f"{flops / t / 1e9:.1f}",
                      f"{100 * eff:.0f}% (probe {med(rates):.0f})", "1.0×", note])
         for label, be, why in backends_for(args.backends, args.device):
             if be is None:
@@ -94,15 +94,15 @@ def main():
             finals[label] = holder["p"]
             rows.append([width, label, f"{1 / t:.2f}", f"{t * 1e3:.0f}", f"{flops / t / 1e9:.1f}",
                          f"{100 * eff:.0f}% (probe {med(rates):.0f})", f"{ref_t / t:.1f}×", note])
-        ref = finals["core.training"]
+        ref = finals["core.derivatives"]
         for label, prm in finals.items():
-            if label != "core.training":
+            if label != "core.derivatives":
                 err = max(relative_error(a, b) for a, b in zip(prm.weights, ref.weights))
-                print(f"  {label} vs core.training after {steps} steps: max relative error of W {err:.2e}")
+                print(f"  {label} vs core.derivatives after {steps} steps: max relative error of W {err:.2e}")
     print(f"\nload average at end: {load()}")
     print(f"\nGD steps, ReLU, L={args.depth}, N={N}, {dt} — median of {repeats} repeats (each a few steps, "
           "including the trainer's setup / device upload and the final download)")
-    table(rows, ["width", "implementation", "steps/s", "ms/step", "GF/s", "% of GEMM", "× core.training", "note"])
+    table(rows, ["width", "implementation", "steps/s", "ms/step", "GF/s", "% of GEMM", "× core.derivatives", "note"])
 
 
 if __name__ == "__main__":

@@ -12,11 +12,11 @@
 #if ACT == ACT_IDENTITY || ACT == ACT_RELU || ACT == ACT_LEAKY_RELU || ACT == ACT_ERF
 
 inline void closed_form(const real s11, const real s22, const real s12, const real slope,
-                        real* e_ss, real* e_dd)
+                        real* e_ss, real* sigma_dot)
 {
 #if ACT == ACT_IDENTITY
     *e_ss = s12;
-    *e_dd = R(1.0);
+    *sigma_dot = R(1.0);
 #elif ACT == ACT_RELU || ACT == ACT_LEAKY_RELU
     /* σ(u) = a·u + (1-a)·relu(u): arc-cosine kernels k1, k0 (Cho & Saul 2009) */
     const real norm = sqrt(s11 * s22);
@@ -29,20 +29,20 @@ inline void closed_form(const real s11, const real s22, const real s12, const re
     const real k0 = (M_PI_R - theta) / (R(2.0) * M_PI_R);
 #if ACT == ACT_RELU
     *e_ss = k1;
-    *e_dd = k0;
+    *sigma_dot = k0;
 #else
     const real c = (R(1.0) - slope) * (R(1.0) - slope);
     *e_ss = slope * s12 + c * k1;
-    *e_dd = slope + c * k0;
+    *sigma_dot = slope + c * k0;
 #endif
 #elif ACT == ACT_ERF
     /* Williams 1997 */
-    const real d1 = R(1.0) + R(2.0) * s11;
-    const real d2 = R(1.0) + R(2.0) * s22;
-    const real arg = clamp(R(2.0) * s12 / sqrt(d1 * d2), R(-1.0), R(1.0));
+    const real den1 = R(1.0) + R(2.0) * s11;
+    const real den2 = R(1.0) + R(2.0) * s22;
+    const real arg = clamp(R(2.0) * s12 / sqrt(den1 * den2), R(-1.0), R(1.0));
     *e_ss = R(2.0) / M_PI_R * asin(arg);
-    const real det = fmax(d1 * d2 - R(4.0) * s12 * s12, (real)(REAL_IS_DOUBLE ? 2.2250738585072014e-308 : 1.17549435e-38f));
-    *e_dd = R(4.0) / M_PI_R / sqrt(det);
+    const real det = fmax(den1 * den2 - R(4.0) * s12 * s12, (real)(REAL_IS_DOUBLE ? 2.2250738585072014e-308 : 1.17549435e-38f));
+    *sigma_dot = R(4.0) / M_PI_R / sqrt(det);
 #endif
 }
 
@@ -61,14 +61,14 @@ inline real diag_slope(const real a, const real slope)
 }
 
 /* nngp, ntk tiles (M × N, row stride ldo) between rows of X1 (M × K) and X2 (N × K).
- * d1[l·ldd + offd1 + i] = Σ^(l+1)(x1_i, x1_i) for l = 0..depth-1 (likewise d2); wl[l] = n_l.
+ * diag1[l·ld_diag + off_diag1 + i] = Σ^(l+1)(x1_i, x1_i) for l = 0..depth-1 (likewise diag2); wl[l] = n_l.
  * sym: a diagonal tile of X1 = X2 (TSM == TSN); groups below the diagonal return at once and
  * the diagonal entries come from the diagonals alone (ρ = 1 exactly); the host mirrors the tile. */
 __kernel __attribute__((reqd_work_group_size(RTSN, RTSM, 1)))
 void analytic_tile(__global const real* X1, const long offX1, __global const real* X2, const long offX2,
                    const int ldx, const int M, const int N, const int K,
-                   __global const real* d1, const int offd1, const int ldd1,
-                   __global const real* d2, const int offd2, const int ldd2,
+                   __global const real* diag1, const int off_diag1, const int ld_diag1,
+                   __global const real* diag2, const int off_diag2, const int ld_diag2,
                    __global const real* wl, const int depth, const real inv_n0, const real beta2,
                    const real slope, const int standard, const real bgrad, const int sym,
                    __global real* nngp, __global real* ntk, const int ldo)
@@ -89,12 +89,12 @@ void analytic_tile(__global const real* X1, const long offX1, __global const rea
                 continue;
             real s12, th;
             if (sym && m == n) {
-                /* x with itself: Σ^(l)(x, x) = d1[l-1] exactly, ρ = 1 */
-                s12 = d1[offd1 + m];
+                /* x with itself: Σ^(l)(x, x) = diag1[l-1] exactly, ρ = 1 */
+                s12 = diag1[off_diag1 + m];
                 th = standard ? (s12 - beta2) / inv_n0 + bgrad : s12;
                 for (int l = 1; l < depth; l++) {
-                    const real a = d1[(size_t)(l - 1) * ldd1 + offd1 + m];
-                    const real snew = d1[(size_t)l * ldd1 + offd1 + m];
+                    const real a = diag1[(size_t)(l - 1) * ld_diag1 + off_diag1 + m];
+                    const real snew = diag1[(size_t)l * ld_diag1 + off_diag1 + m];
                     th = standard ? th * diag_slope(a, slope) + wl[l] * (snew - beta2) + bgrad
                                   : th * diag_slope(a, slope) + snew;
                     s12 = snew;
@@ -104,12 +104,12 @@ void analytic_tile(__global const real* X1, const long offX1, __global const rea
                 s12 = g * inv_n0 + beta2;
                 th = standard ? g + bgrad : s12;
                 for (int l = 1; l < depth; l++) {
-                    const real s11 = d1[(size_t)(l - 1) * ldd1 + offd1 + m];
-                    const real s22 = d2[(size_t)(l - 1) * ldd2 + offd2 + n];
-                    real e_ss, e_dd;
-                    closed_form(s11, s22, s12, slope, &e_ss, &e_dd);
+                    const real s11 = diag1[(size_t)(l - 1) * ld_diag1 + off_diag1 + m];
+                    const real s22 = diag2[(size_t)(l - 1) * ld_diag2 + off_diag2 + n];
+                    real e_ss, sigma_dot;
+                    closed_form(s11, s22, s12, slope, &e_ss, &sigma_dot);
                     s12 = e_ss + beta2;
-                    th = standard ? th * e_dd + wl[l] * e_ss + bgrad : th * e_dd + s12;
+                    th = standard ? th * sigma_dot + wl[l] * e_ss + bgrad : th * sigma_dot + s12;
                 }
             }
             const size_t o = (size_t)m * ldo + n;

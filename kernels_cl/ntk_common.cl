@@ -2,7 +2,8 @@
  *
  * Specialisation constants (given as -D options by ntk_desktop/backends/opencl/programs.py):
  *   REAL            float or double (double needs cl_khr_fp64; REAL_IS_DOUBLE=1 then)
- *   ACT             nonlinearity id (ACT_IDENTITY ... ACT_GELU below)
+ *   ACT             nonlinearity id, one of ACT_IDENTITY ... ACT_GELU
+ *   ACT_<NAME>      the id of each nonlinearity (core/activations.py ACT_IDS, the only copy)
  *   TSM, TSN, TSK   tile of one work-group: TSM rows × TSN columns, TSK deep per local-memory step
  *   WPTM, WPTN      outputs per work-item along rows / columns (register blocking)
  * The work-group is (TSN/WPTN, TSM/WPTM): dimension 0 runs along output columns.
@@ -22,16 +23,8 @@
 #endif
 typedef REAL real;
 
-#define ACT_IDENTITY 0
-#define ACT_RELU 1
-#define ACT_LEAKY_RELU 2
-#define ACT_ERF 3
-#define ACT_TANH 4
-#define ACT_SIGMOID 5
-#define ACT_SOFTPLUS 6
-#define ACT_GELU 7
-#ifndef ACT
-#define ACT ACT_RELU
+#if !defined(ACT) || !defined(ACT_RELU)
+#error "ACT and the ACT_<NAME> ids must be given as -D options"
 #endif
 
 #ifndef TSM

@@ -11,14 +11,14 @@ Operations (signatures of :class:`Backend`; every array argument is a host NumPy
   -> (N1, N2, n_L, n_L) in ``params.dtype``;
 * ``analytic_kernels(arch, X1, X2=None, *, dtype=float64, out, progress, cancel, memory_budget,
   block)`` -> :class:`~ntk_desktop.core.analytic.AnalyticKernels` (Σ^(L), Θ∞^(L)), (N1, N2) each;
-* ``gd_step(arch, params, X, Y, lr, *, last_layer_only=False) -> GDStep`` — one full-batch
-  gradient-descent step on C = 1/(2N) Σ_i ||f(x_i) - y_i||², updating ``params`` in place (raw
-  units, see :func:`~ntk_desktop.core.network.raw_step_scales`; the same step as
-  :func:`ntk_desktop.core.training.gd_step`); ``gd_trainer(arch, params, X, Y, *,
-  last_layer_only=False)`` keeps the parameters where the backend computes (device memory for
-  OpenCL) for many steps: ``trainer.step(lr) -> (loss, output)`` — which is
-  ``trainer.forward() -> (loss, output)`` then ``trainer.descend(lr)``, so that a caller can
-  test the loss before the step is taken — and ``trainer.params()``.
+* ``gd_trainer(arch, params, X, Y, *, last_layer_only=False)`` -> a
+  :class:`~ntk_desktop.core.derivatives.Trainer`: full-batch gradient descent on
+  C = 1/(2N) Σ_i ||f(x_i) - y_i||² with the parameters where the backend computes (device memory
+  for OpenCL) for many steps — ``forward() -> (loss, output)``, ``descend(lr)``, ``step(lr)``,
+  ``params()``, ``reload()``; the step is the reference's
+  (:class:`~ntk_desktop.core.derivatives.ReferenceTrainer`, raw units, see
+  :func:`~ntk_desktop.core.network.raw_step_scales`); ``gd_step(arch, params, X, Y, lr, *,
+  last_layer_only=False) -> GDStep`` is one such step, ``params`` updated in place.
 
 Large kernels are computed in tiles (:mod:`.tiling`) whose scratch memory is bounded by
 ``memory_budget`` (bytes; default :func:`~ntk_desktop.core.memory.memory_budget`, and for an OpenCL
@@ -42,7 +42,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..core.analytic import AnalyticKernels
+from ..core.analytic import AnalyticKernels, layer_diagonals
 from ..core.memory import memory_budget as _default_budget
 from ..core.network import Architecture, Forward, Params, check_dtype, check_inputs
 from ..errors import NTKInputError
@@ -50,11 +50,6 @@ from . import tiling
 from .tiling import Tile, check_cancel, finish_output, open_output, plan_blocks, plan_tiles
 
 log = logging.getLogger(__name__)
-
-OPS = ("forward", "backward", "ntk_from_features", "empirical_ntk", "analytic_kernels", "gd_step",
-       "gd_trainer")
-CLOSED_FORMS = ("identity", "relu", "leaky_relu", "erf")
-
 
 class BackendUnsupported(Exception):
     """This backend cannot run this operation with these arguments (the reason is the message)."""
@@ -78,18 +73,6 @@ class FeatureBlock:
     start: int
     n: int
     data: object = field(repr=False)
-
-
-def layer_diagonals(arch: Architecture, X: np.ndarray) -> np.ndarray:
-    """Σ^(l)(x, x) for l = 1..L as a float64 array (L, N) (closed forms or quadrature)."""
-    X = np.asarray(X, dtype=np.float64)
-    s = np.einsum("ij,ij->i", X, X) / arch.n_in + arch.beta ** 2
-    out = [s]
-    for _ in range(arch.depth - 1):
-        e_ss, _ = arch.nonlinearity.expectations(s, s, s)
-        s = e_ss + arch.beta ** 2
-        out.append(s)
-    return np.ascontiguousarray(np.stack(out))
 
 
 def _check_params(arch: Architecture, params: Params) -> np.dtype:
@@ -269,9 +252,9 @@ class Backend:
                            max_alloc=self._max_alloc(), what="analytic kernel")
         tiles = plan_tiles(N1, N2, same, plan.block)
         with self.lock():
-            d1 = layer_diagonals(arch, X1)
-            d2 = d1 if same else layer_diagonals(arch, X2)
-            state = self._prepare_analytic(arch, X1, X2, d1, d2, dt, same)
+            diag1 = np.ascontiguousarray(np.stack(layer_diagonals(arch, X1)))
+            diag2 = diag1 if same else np.ascontiguousarray(np.stack(layer_diagonals(arch, X2)))
+            state = self._prepare_analytic(arch, X1, X2, diag1, diag2, dt, same)
             for t, tile in enumerate(tiles):
                 check_cancel(cancel)
                 sym = same and tile.diagonal
@@ -286,22 +269,21 @@ class Backend:
     def _analytic_pair_bytes(self, dt) -> int:
         return 4 * dt.itemsize + 16
 
-    def _prepare_analytic(self, arch, X1, X2, d1, d2, dt, same):
-        return (X1, X2, d1, d2)
+    def _prepare_analytic(self, arch, X1, X2, diag1, diag2, dt, same):
+        return (X1, X2, diag1, diag2)
 
     # -- gradient descent ---------------------------------------------------------------------------
     def gd_step(self, arch: Architecture, params: Params, X, Y, lr: float, *,
                 last_layer_only: bool = False) -> GDStep:
         """One full-batch GD step on C = 1/(2N) Σ ||f - y||², updating ``params`` in place
-        (unlike :func:`ntk_desktop.core.training.gd_step`, which returns a copy: at width 10000 a
-        copy is 1.2 GB per step).  ``last_layer_only`` moves W^(L-1), b^(L-1) only."""
+        (unlike :func:`ntk_desktop.core.derivatives.gd_step`, which returns a copy: at width 10000
+        a copy is 1.2 GB per step).  ``last_layer_only`` moves W^(L-1), b^(L-1) only."""
         trainer = self.gd_trainer(arch, params, X, Y, last_layer_only=last_layer_only)
         loss, output = trainer.step(lr)
         return GDStep(trainer.params(), loss, output)
 
     def gd_trainer(self, arch: Architecture, params: Params, X, Y, *, last_layer_only: bool = False):
-        """A trainer for many steps: ``step(lr) -> (loss, output)`` (both before the step) and
-        ``params()`` (the parameters, copied back from the device when needed)."""
+        """A :class:`~ntk_desktop.core.derivatives.Trainer` for many steps on this backend."""
         raise NotImplementedError
 
 
@@ -314,26 +296,6 @@ class _NullLock:
 
 
 _NULL_LOCK = _NullLock()
-
-
-def check_targets(arch: Architecture, X, Y, dt) -> tuple:
-    X = check_inputs(X, arch, "inputs").astype(dt, copy=False)
-    Y = np.asarray(Y)
-    if Y.ndim == 1 and arch.n_out == 1:
-        Y = Y[:, None]
-    if Y.shape != (len(X), arch.n_out):
-        raise NTKInputError(f"targets have shape {Y.shape}, expected ({len(X)}, {arch.n_out})")
-    if not np.all(np.isfinite(Y)):
-        raise NTKInputError("targets contain non-finite values")
-    return np.ascontiguousarray(X), np.ascontiguousarray(Y, dtype=dt)
-
-
-def loss_and_residual(f: np.ndarray, Y: np.ndarray) -> tuple:
-    """C = 1/(2N) Σ ||f - y||² (as a float, accumulated in float64) and ∂C/∂f = (f - y)/N."""
-    N = f.shape[0]
-    diff = f - Y
-    loss = 0.5 * float(np.sum(np.square(diff, dtype=np.float64))) / N
-    return loss, diff / f.dtype.type(N)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,5 +413,4 @@ def relative_error(actual, reference) -> float:
     return err / scale
 
 
-__all__ = ["Backend", "BackendChain", "BackendUnsupported", "GDStep", "FeatureBlock", "OPS", "CLOSED_FORMS",
-           "layer_diagonals", "check_targets", "loss_and_residual", "relative_error"]
+__all__ = ["Backend", "BackendChain", "BackendUnsupported", "GDStep", "FeatureBlock", "relative_error"]

@@ -9,8 +9,8 @@
 * analytic tile: the Gram X1·X2ᵀ by BLAS, then the whole layer recursion per element in one
   vectorized pass (float32 tiles in float32, float64 in float64), symmetric tiles computed on
   and above the diagonal only;
-* GD step: forward, backward of the residual, and the weight update as one in-place BLAS
-  ``gemm`` (C ← C + α·A·B) per layer.
+* GD step: the reference trainer (:class:`~ntk_desktop.core.derivatives.ReferenceTrainer`) with
+  this backend's forward pass and σ' scaling of the back-propagated residual.
 
 Threading rule: one operation at a time per process (a module-level lock): Numba's parallel
 runtime must not be entered from several Python threads at once.  Run computations from one
@@ -33,10 +33,10 @@ import numpy as np
 
 import numba
 
-from ..core import network
+from ..core.derivatives import ReferenceTrainer
 from ..core.network import Architecture, Forward, Params, check_inputs
 from . import numba_kernels as nk
-from .base import Backend, BackendUnsupported, FeatureBlock, check_targets, loss_and_residual
+from .base import Backend, BackendUnsupported, FeatureBlock
 
 #: one compute slot for every Numba kernel of the process (see the module notes)
 _LOCK = threading.RLock()
@@ -67,6 +67,12 @@ def _act_work(arch, n_elements: int) -> float:
     return n_elements * _ACT_COST.get(arch.nonlinearity.name, 10.0)
 
 
+def _act_args(arch):
+    """(id, slope) of the nonlinearity, as the kernels take them."""
+    nl = arch.nonlinearity
+    return nl.act_id, float(nl.slope or 0.0)
+
+
 def _empty(dt):
     return np.empty((0, 0), dtype=dt)
 
@@ -91,7 +97,7 @@ class NumbaBackend(Backend):
     def forward(self, arch: Architecture, params: Params, X) -> Forward:
         dt = params.dtype
         X = np.ascontiguousarray(check_inputs(X, arch), dtype=dt)
-        act, slope = self._act(arch)
+        act, slope = _act_args(arch)
         alphas, pre = [X], []
         h = X
         with _LOCK:
@@ -119,7 +125,7 @@ class NumbaBackend(Backend):
 
     def _backward2d(self, arch, params, pre, N) -> list:
         """δ^(l+1) for l = 0..L-2 as (N·n_L, n_{l+1}) arrays (row i·n_L + k: ∂f_k(x_i)/∂a^(l+1))."""
-        act, slope = self._act(arch)
+        act, slope = _act_args(arch)
         nL = arch.n_out
         out = [None] * (arch.depth - 1)
         d = None
@@ -162,8 +168,8 @@ class NumbaBackend(Backend):
 
     def _ntk_tile(self, arch, prepared, f1, f2, tile, sym, out):
         nL, L = arch.n_out, arch.depth
-        a1, d1 = f1.data
-        a2, d2 = f2.data
+        a1, deltas1 = f1.data
+        a2, deltas2 = f2.data
         i0, i1 = tile.r0 - f1.start, tile.r1 - f1.start
         j0, j1 = tile.c0 - f2.start, tile.c1 - f2.start
         r, c = i1 - i0, j1 - j0
@@ -180,8 +186,8 @@ class NumbaBackend(Backend):
                 x1 = a1[l][i0:i1]
                 np.matmul(x1, x1.T if sym else a2[l][j0:j1].T, out=A[l])
                 if l < L - 1:
-                    y1 = d1[l][i0:i1]
-                    np.matmul(y1, y1.T if sym else d2[l][j0:j1].T, out=D[l])
+                    y1 = deltas1[l][i0:i1]
+                    np.matmul(y1, y1.T if sym else deltas2[l][j0:j1].T, out=D[l])
             with _threads_for(A.size + D.size):
                 nk.acc_all1(theta.reshape(theta.shape[:2]), tile.r0, tile.c0, A, D,
                             np.array([s[0] for s in scales], dtype=dt), np.array([s[1] for s in scales], dtype=dt))
@@ -194,8 +200,8 @@ class NumbaBackend(Backend):
             np.matmul(x1, x1.T if sym else a2[l][j0:j1].T, out=A)
             has_delta = l < L - 1
             if has_delta:
-                y1 = d1[l][i0 * nL:i1 * nL]
-                np.matmul(y1, y1.T if sym else d2[l][j0 * nL:j1 * nL].T, out=D)
+                y1 = deltas1[l][i0 * nL:i1 * nL]
+                np.matmul(y1, y1.T if sym else deltas2[l][j0 * nL:j1 * nL].T, out=D)
             with _threads_for(2 * r * c * nL * nL):
                 nk.acc_layer(theta, tile.r0, tile.c0, A, D if has_delta else A, dt.type(cw), dt.type(cb),
                              has_delta, l == 0)
@@ -219,12 +225,12 @@ class NumbaBackend(Backend):
     def _analytic_pair_bytes(self, dt) -> int:
         return dt.itemsize  # the Gram tile; the results are written in place
 
-    def _prepare_analytic(self, arch, X1, X2, d1, d2, dt, same):
+    def _prepare_analytic(self, arch, X1, X2, diag1, diag2, dt, same):
         form = nk.FORM_IDS[arch.nonlinearity.name]
         X1c = np.ascontiguousarray(X1, dtype=dt)
         X2c = X1c if same else np.ascontiguousarray(X2, dtype=dt)
-        aux1 = nk.analytic_aux(d1, form, dt)
-        aux2 = aux1 if same else nk.analytic_aux(d2, form, dt)
+        aux1 = nk.analytic_aux(diag1, form, dt)
+        aux2 = aux1 if same else nk.analytic_aux(diag2, form, dt)
         return _Prepared(None, X1=X1c, X2=X2c, aux1=aux1, aux2=aux2, form=form,
                          widths=np.array(arch.widths, dtype=dt), C=nk.constants(dt))
 
@@ -249,10 +255,6 @@ class NumbaBackend(Backend):
     def gd_trainer(self, arch, params, X, Y, *, last_layer_only=False):
         return NumbaTrainer(self, arch, params, X, Y, last_layer_only=last_layer_only)
 
-    @staticmethod
-    def _act(arch):
-        nl = arch.nonlinearity
-        return nk.ACT_IDS[nl.name], float(nl.slope or 0.0)
 
 
 class _Prepared:
@@ -272,57 +274,29 @@ class _Prepared:
         return buf[:size].reshape(shape)
 
 
-class NumbaTrainer:
-    """Full-batch GD with the parameters updated in place (see :class:`.numpy_backend.NumpyTrainer`
-    for the equations).  The weight step is one product into a reused buffer, W += buffer (the
-    step's scalar folded into the small (N, n_{l+1}) factor)."""
+class NumbaTrainer(ReferenceTrainer):
+    """The reference trainer with its forward pass and the σ' scaling of its back-propagation in
+    this backend's kernels (the step itself is the reference's: one product into a reused
+    buffer per layer, W += buffer)."""
 
     def __init__(self, backend: NumbaBackend, arch: Architecture, params: Params, X, Y, *,
                  last_layer_only: bool = False):
+        super().__init__(arch, params, X, Y, last_layer_only=last_layer_only)
         self.backend = backend
-        self.arch = arch
-        self.first = arch.depth - 1 if last_layer_only else 0
-        self._params = params
-        self.X, self.Y = check_targets(arch, X, Y, params.dtype)
-        self._buffers = [None] * arch.depth
 
-    def params(self) -> Params:
-        return self._params
+    def _forward_pass(self) -> Forward:
+        return self.backend.forward(self.arch, self._params, self.X)
 
-    def forward(self):
-        """(loss, output) at the current parameters; :meth:`descend` may follow."""
-        with _LOCK:
-            self._fwd = self.backend.forward(self.arch, self._params, self.X)
-        loss, g = loss_and_residual(self._fwd.output, self.Y)
-        self._g = np.ascontiguousarray(g)
-        return loss, self._fwd.output
-
-    def descend(self, lr: float) -> None:
-        """The step from the last :meth:`forward`'s state."""
-        arch, p, be, fwd, g = self.arch, self._params, self.backend, self._fwd, self._g
-        dt = p.dtype
-        act, slope = be._act(arch)
+    def _backprop(self, fwd: Forward, r: np.ndarray) -> list:
+        arch, p = self.arch, self._params
+        act, slope = _act_args(arch)
+        g = np.ascontiguousarray(r)
+        gs: list = [None] * arch.depth
         with _LOCK:
             for l in range(arch.depth - 1, self.first - 1, -1):
-                scale = 1.0 / math.sqrt(arch.widths[l])
-                W = p.weights[l]
-                g_next = None
-                if l > self.first:  # with W^(l) before its step
-                    g_next = g @ W
-                    with _threads_for(_act_work(arch, g_next.size)):
-                        nk.scale_deriv(g_next, fwd.pre[l - 1], scale, act, slope, 1)
-                s_w, s_b = network.raw_step_scales(arch, l)
-                if self._buffers[l] is None:
-                    self._buffers[l] = np.empty_like(W)
-                buf = self._buffers[l]
-                np.matmul((g * dt.type(-lr * s_w * scale)).T, fwd.alphas[l], out=buf)
-                W += buf
-                if s_b != 0.0 and arch.beta > 0:
-                    p.biases[l] += dt.type(-lr * s_b * arch.beta) * g.sum(axis=0)
-                g = g_next
-        self._fwd = self._g = None
-
-    def step(self, lr: float):
-        loss, f = self.forward()
-        self.descend(lr)
-        return loss, f
+                gs[l] = g
+                if l > self.first:
+                    g = g @ p.weights[l]
+                    with _threads_for(_act_work(arch, g.size)):
+                        nk.scale_deriv(g, fwd.pre[l - 1], 1.0 / math.sqrt(arch.widths[l]), act, slope, 1)
+        return gs

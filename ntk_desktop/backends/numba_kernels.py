@@ -16,13 +16,17 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ..core.activations import ACT_IDS
+
 _OPTS = dict(cache=True, error_model="numpy", nogil=True)
 # the analytic recursion: contraction and reciprocal approximations allowed, no NaN/inf
 # assumptions (the clamps must stay)
 _FAST = {"contract", "arcp", "nsz"}
 
-ACT_IDS = {"identity": 0, "relu": 1, "leaky_relu": 2, "erf": 3, "tanh": 4, "sigmoid": 5,
-           "softplus": 6, "gelu": 7}
+# the nonlinearity ids are core.activations.ACT_IDS (Numba compiles the globals below as constants)
+IDENTITY, RELU, LEAKY_RELU, ERF, TANH, SIGMOID, SOFTPLUS, GELU = (
+    ACT_IDS[n] for n in ("identity", "relu", "leaky_relu", "erf", "tanh", "sigmoid", "softplus", "gelu"))
+#: the closed-form families of the analytic recursion: 0 identity, 1 (leaky) relu, 2 erf
 FORM_IDS = {"identity": 0, "relu": 1, "leaky_relu": 1, "erf": 2}
 
 _INV_SQRT2 = 0.7071067811865476
@@ -31,41 +35,41 @@ _TWO_OVER_SQRT_PI = 1.1283791670955126
 
 
 @njit(inline="always", **_OPTS)
-def _act(x, act, slope):
-    if act == 1:
+def act_value(x, act, slope):
+    if act == RELU:
         return x if x > 0.0 else 0.0
-    if act == 2:
+    if act == LEAKY_RELU:
         return x if x > 0.0 else x * slope
-    if act == 3:
+    if act == ERF:
         return math.erf(x)
-    if act == 4:
+    if act == TANH:
         return math.tanh(x)
-    if act == 5:
+    if act == SIGMOID:
         return 1.0 / (1.0 + math.exp(-x))
-    if act == 6:
+    if act == SOFTPLUS:
         return (x if x > 0.0 else 0.0) + math.log1p(math.exp(-abs(x)))
-    if act == 7:
+    if act == GELU:
         return 0.5 * x * math.erfc(-x * _INV_SQRT2)
     return x
 
 
 @njit(inline="always", **_OPTS)
-def _deriv(x, act, slope):
-    if act == 1:
+def deriv_value(x, act, slope):
+    if act == RELU:
         return 1.0 if x > 0.0 else 0.0
-    if act == 2:
+    if act == LEAKY_RELU:
         return 1.0 if x > 0.0 else slope
-    if act == 3:
+    if act == ERF:
         return _TWO_OVER_SQRT_PI * math.exp(-x * x)
-    if act == 4:
+    if act == TANH:
         t = math.tanh(x)
         return 1.0 - t * t
-    if act == 5:
+    if act == SIGMOID:
         s = 1.0 / (1.0 + math.exp(-x))
         return s * (1.0 - s)
-    if act == 6:
+    if act == SOFTPLUS:
         return 1.0 / (1.0 + math.exp(-x))
-    if act == 7:
+    if act == GELU:
         return 0.5 * math.erfc(-x * _INV_SQRT2) + x * _INV_SQRT_2PI * math.exp(-0.5 * x * x)
     return 1.0
 
@@ -81,20 +85,20 @@ def bias_act(a, bias, scale, beta, act, slope, alpha, write_act):
             a[i, j] = scale * a[i, j] + beta * bias[j]
         if not write_act:
             continue
-        if act == 1:
+        if act == RELU:
             for j in range(n):
                 v = a[i, j]
                 alpha[i, j] = v if v > 0.0 else v - v
-        elif act == 2:
+        elif act == LEAKY_RELU:
             for j in range(n):
                 v = a[i, j]
                 alpha[i, j] = v if v > 0.0 else v * slope
-        elif act == 0:
+        elif act == IDENTITY:
             for j in range(n):
                 alpha[i, j] = a[i, j]
         else:
             for j in range(n):
-                alpha[i, j] = _act(np.float64(a[i, j]), act, slope)
+                alpha[i, j] = act_value(np.float64(a[i, j]), act, slope)
 
 
 @njit(parallel=True, **_OPTS)
@@ -104,18 +108,18 @@ def scale_deriv(back, pre, scale, act, slope, rows_per_sample):
     n_rows, n = back.shape
     for r in prange(n_rows):
         i = np.int64(r) // rows_per_sample
-        if act == 1:
+        if act == RELU:
             for j in range(n):
                 back[r, j] = scale * back[r, j] if pre[i, j] > 0.0 else 0.0
-        elif act == 2:
+        elif act == LEAKY_RELU:
             for j in range(n):
                 back[r, j] = scale * back[r, j] * (1.0 if pre[i, j] > 0.0 else slope)
-        elif act == 0:
+        elif act == IDENTITY:
             for j in range(n):
                 back[r, j] = scale * back[r, j]
         else:
             for j in range(n):
-                back[r, j] = scale * np.float64(back[r, j]) * _deriv(np.float64(pre[i, j]), act, slope)
+                back[r, j] = scale * np.float64(back[r, j]) * deriv_value(np.float64(pre[i, j]), act, slope)
 
 
 @njit(parallel=True, **_OPTS)
@@ -220,28 +224,28 @@ def _ratio(z, C):
 
 
 @njit(inline="always", **_OPTS)
-def _acos(x, C):
-    """arccos x for x in [-1, 1], full relative accuracy near ±1."""
+def _arc_core(x, C):
+    """(small, v): |x| below the switch point, and the rational approximation shared by arcsin
+    and arccos (of x itself when small, else of √((1 − |x|)/2))."""
     ax = abs(x)
     small = ax < C[1]
     zl = (C[2] - ax) * C[1]
     z = x * x if small else zl
-    s = math.sqrt(zl)
-    base = x if small else s
-    v = base + base * _ratio(z, C)
+    base = x if small else math.sqrt(zl)
+    return small, base + base * _ratio(z, C)
+
+
+@njit(inline="always", **_OPTS)
+def _acos(x, C):
+    """arccos x for x in [-1, 1], full relative accuracy near ±1."""
+    small, v = _arc_core(x, C)
     big = C[3] * v if x > C[0] else C[5] - C[3] * v
     return C[6] - v if small else big
 
 
 @njit(inline="always", **_OPTS)
 def _asin(x, C):
-    ax = abs(x)
-    small = ax < C[1]
-    zl = (C[2] - ax) * C[1]
-    z = x * x if small else zl
-    s = math.sqrt(zl)
-    base = x if small else s
-    v = base + base * _ratio(z, C)
+    small, v = _arc_core(x, C)
     big = C[6] - C[3] * v
     big = big if x > C[0] else -big
     return v if small else big
@@ -326,9 +330,9 @@ def analytic_tile(G, aux1, aux2, r0, c0, inv_n0, beta2, slope, form, standard, b
                     k1 = norm * inv_2pi * (sn + (pi - th) * rho)
                     k0 = (pi - th) * inv_2pi
                     e_ss = slope * s12 + cc * k1
-                    e_dd = slope + cc * k0
+                    sigma_dot = slope + cc * k0
                     snew = e_ss + beta2
-                    t[jj] = t[jj] * e_dd + standard * (wl * e_ss + bgrad) + lin * snew
+                    t[jj] = t[jj] * sigma_dot + standard * (wl * e_ss + bgrad) + lin * snew
                     s[jj] = snew
             elif form == 2:
                 rb_row = aux2[1, l - 1, c0 + j0:c0 + c]
@@ -342,9 +346,9 @@ def analytic_tile(G, aux1, aux2, r0, c0, inv_n0, beta2, slope, form, standard, b
                     # det(I + 2S) = (1 + 2a)(1 + 2b)(1 - arg²)
                     det = (one - arg) * (one + arg) / (ra * ra * rb * rb)
                     det = det if det > tiny else tiny
-                    e_dd = C[9] / math.sqrt(det)
+                    sigma_dot = C[9] / math.sqrt(det)
                     snew = e_ss + beta2
-                    t[jj] = t[jj] * e_dd + standard * (wl * e_ss + bgrad) + lin * snew
+                    t[jj] = t[jj] * sigma_dot + standard * (wl * e_ss + bgrad) + lin * snew
                     s[jj] = snew
             else:
                 for jj in range(n):
@@ -353,7 +357,7 @@ def analytic_tile(G, aux1, aux2, r0, c0, inv_n0, beta2, slope, form, standard, b
                     t[jj] = t[jj] + standard * (wl * e_ss + bgrad) + lin * snew
                     s[jj] = snew
         if sym and n > 0:
-            # x_i with itself: Σ^(l)(x_i, x_i) = d1[l-1, i] exactly, ρ = 1
+            # x_i with itself: Σ^(l)(x_i, x_i) = diag1[l-1, i] exactly, ρ = 1
             a = aux1[0, 0, ii]
             th = standard * ((a - beta2) / inv_n0 + bgrad) + lin * a
             for l in range(1, L):

@@ -9,13 +9,15 @@ records — is one call that holds no GIL: the forward pass, the loss, the stop 
 back-propagation fused with the update (each row of W^(l) serves g^(l) = g^(l+1)·W^(l) and then
 receives its own step while it is in the cache).
 
-The step is :func:`ntk_desktop.core.training.gd_step`'s (same equations, parameters updated in
-place) and so are its stop tests: a non-finite output or loss, a loss above ``factor`` × the
-initial loss, or non-finite activations stop *before* the step, the parameters untouched.  The
-back-propagated factors are not tested one by one; instead a step is declined unless a bound
-proves them finite (|g^(l)| ≤ n_{l+1}·max|g^(l+1)|·||W^(l)||_F·max|σ'|/√n_l, far below the
-dtype's largest value).  The caller (``train_iter``) takes a declined step itself, with the
-exact tests and messages.  Sums run in float64; results are stored in the parameters' dtype.
+The step is :class:`ntk_desktop.core.derivatives.ReferenceTrainer`'s (same equations, parameters
+updated in place) and so are the stop tests of :func:`ntk_desktop.core.training.train_iter`: a
+non-finite output or loss, a loss above ``factor`` × the initial loss, or non-finite activations
+stop *before* the step, the parameters untouched.  The back-propagated factors are not tested one
+by one; instead a step is declined unless a bound proves them finite
+(|g^(l)| ≤ n_{l+1}·max|g^(l+1)|·||W^(l)||_F·max|σ'|/√n_l, far below the dtype's largest value).
+The caller (``train_iter``, through the :class:`~ntk_desktop.core.training.Stepper` interface)
+takes a declined step itself, with the exact tests and messages.  Sums run in float64; results
+are stored in the parameters' dtype.
 
 Not parallel (one core: the other is the GUI's), so it may be called from any thread.
 """
@@ -27,7 +29,9 @@ import numpy as np
 from numba import njit
 from numba.typed import List
 
-from .numba_kernels import ACT_IDS, _act, _deriv
+from ..core.network import raw_step_scales
+from ..core.training import Stepper
+from .numba_kernels import ACT_IDS, act_value, deriv_value
 
 _OPTS = dict(cache=True, error_model="numpy", nogil=True)
 # the forward dot products are reductions: they vectorize only when reassociation is allowed
@@ -35,11 +39,6 @@ _REDUCE = {"reassoc", "contract", "nsz"}
 
 #: status codes
 OK, NOT_FINITE, LOSS_TOO_LARGE, UNBOUNDED = 0, 1, 2, 3
-
-#: max |σ'| per nonlinearity (leaky_relu: max(1, |slope|))
-_DERIV_MAX = {"identity": 1.0, "relu": 1.0, "erf": 2.0 / math.sqrt(math.pi), "tanh": 1.0,
-              "sigmoid": 0.25, "softplus": 1.0, "gelu": 1.13}
-
 
 @njit(fastmath=_REDUCE, **_OPTS)
 def _forward_layer(W, b, A, P, inv, beta):
@@ -166,7 +165,7 @@ def forward_loss(Ws, bs, Hs, Ps, Gs, Y, first, inv, beta, act, slope, dmax, loss
             H = Hs[l + 1]
             for k in range(P.shape[0]):
                 for j in range(P.shape[1]):
-                    v = _act(np.float64(P[k, j]), act, slope)
+                    v = act_value(np.float64(P[k, j]), act, slope)
                     H[k, j] = v
                     if k < N and not math.isfinite(v):
                         ok = False
@@ -210,7 +209,7 @@ def backward_update(Ws, bs, Hs, Ps, Gs, first, inv, cw, cb, act, slope):
             s = inv[l]
             for k in range(Gp.shape[0]):     # padding rows stay 0
                 for j in range(Gp.shape[1]):
-                    Gp[k, j] = s * np.float64(Gp[k, j]) * _deriv(np.float64(P[k, j]), act, slope)
+                    Gp[k, j] = s * np.float64(Gp[k, j]) * deriv_value(np.float64(P[k, j]), act, slope)
 
 
 @njit(**_OPTS)
@@ -226,17 +225,18 @@ def steps(Ws, bs, Hs, Ps, Gs, Y, n_steps, first, inv, cw, cb, beta, act, slope, 
     return n_steps, OK
 
 
-class SmallBatchStepper:
-    """The scratch and constants of one run (the parameters themselves are updated in place).
+class SmallBatchStepper(Stepper):
+    """The scratch and constants of one run (the parameters themselves are updated in place, so
+    :meth:`sync` and :meth:`invalidate` have nothing to do).
 
     ``arch``, ``params`` (C-contiguous float32/float64 arrays, which this object updates),
     ``X`` (N, n0), ``Y`` (N, n_L), ``lr``, ``first`` (the first trained layer).  Use
     :meth:`forward` then :meth:`step` (one step, the forward outputs in :attr:`output`), or
     :meth:`run` for several steps."""
 
-    def __init__(self, arch, params, X, Y, lr: float, first: int):
-        from ..core.network import raw_step_scales
+    where = "numba"
 
+    def __init__(self, arch, params, X, Y, lr: float, first: int):
         dt = params.dtype
         L, N, widths = arch.depth, len(X), arch.widths
         self.beta = float(arch.beta)
@@ -257,9 +257,9 @@ class SmallBatchStepper:
         self._cb = np.array([-lr * s_b * arch.beta for (_, s_b) in scales], dtype=dt)
         self._wmax = np.zeros(L)
         nl = arch.nonlinearity
-        self._act = ACT_IDS[nl.name]
+        self._act = nl.act_id
         self._slope = float(nl.slope or 0.0)
-        self._dmax = max(1.0, abs(self._slope)) if nl.name == "leaky_relu" else _DERIV_MAX[nl.name]
+        self._dmax = nl.deriv_max
         self._first = int(first)
         self._big = float(np.finfo(dt).max) / 64.0
 
@@ -287,6 +287,12 @@ class SmallBatchStepper:
                              self._first, self._inv, self._cw, self._cb, self.beta, self._act, self._slope,
                              self._dmax, float(loss0), float(factor), self._big, self._wmax)
         return int(done), int(status)
+
+    def sync(self) -> None:
+        """The parameters are the run's own arrays, updated in place."""
+
+    def invalidate(self) -> None:
+        """The next :meth:`forward` reads the run's arrays anyway."""
 
 
 def small_batch_stepper(arch, params, X, Y, lr: float, first: int):

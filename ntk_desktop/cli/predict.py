@@ -8,9 +8,8 @@ import numpy as np
 
 from ..core.analytic import check_method
 from ..core.memory import check_budget, memory_budget
-from ..core.network import save_npz_atomic
+from ..core.network import check_targets, save_npz_atomic
 from ..core.predict import estimate_predict, parse_times, predict_network
-from ..core.training import check_targets
 from ..errors import NTKInputError
 from .common import add_output_options, add_architecture_options, architecture_from_args, check_out_path, load_array, load_inputs
 

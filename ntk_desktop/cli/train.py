@@ -7,9 +7,10 @@ import sys
 
 import numpy as np
 
-from ..core.memory import check_budget, memory_budget
-from ..core.network import check_dtype, load_params, save_npz_atomic, widths_of
-from ..core.training import check_targets, estimate_training, train
+from ..backends.training import train
+from ..core.memory import check_budget, estimate_training, memory_budget
+from ..core.network import check_dtype, check_targets, load_params, save_npz_atomic, widths_of
+from ..core.training import TrainingResult
 from ..errors import NTKInputError
 from .common import add_output_options, add_architecture_options, architecture_from_args, check_out_path, load_array, load_inputs
 
@@ -82,6 +83,26 @@ def add_parser(sub):
     return p
 
 
+def result_arrays(result: TrainingResult, prefix: str = "final_") -> dict:
+    """The npz layout of a run (DESCRIPTION's keys up to ``warnings``); optional entries only when
+    present."""
+    out = {"steps": result.steps, "times": result.times, "loss": result.loss, "f_train": result.f_train}
+    for key in ("f_test", "ntk", "drift", "f_lin_train", "f_lin_test", "lin_loss",
+                "lin_gap_train", "lin_gap_test"):
+        value = getattr(result, key)
+        if value is not None:
+            out[key] = value
+    for l, (w, b) in enumerate(zip(result.params.weights, result.params.biases)):
+        out[f"{prefix}W{l}"] = w
+        out[f"{prefix}b{l}"] = b
+    out["status"] = np.array(result.status)
+    out["message"] = np.array(result.message)
+    out["lr"] = np.array(result.lr)
+    out["max_stable_lr"] = np.array(np.nan if result.max_stable_lr is None else result.max_stable_lr)
+    out["warnings"] = np.array(result.warnings, dtype=str) if result.warnings else np.zeros(0, dtype="<U1")
+    return out
+
+
 def run(args) -> int:
     out = check_out_path(args.out)
     budget = memory_budget(args.memory_budget)
@@ -118,7 +139,7 @@ def run(args) -> int:
                    steps=args.steps, record_every=args.record_every, ntk_inputs=Xn,
                    linearized=args.linearized, train_last_layer_only=args.last_layer_only,
                    divergence_factor=args.divergence_factor, check_stability=not args.no_stability_check)
-    arrays = result.to_arrays("final_")
+    arrays = result_arrays(result, "final_")
     arrays.update({
         "seed": np.array(-1 if params is not None else seed),
         "widths": np.array(arch.widths, dtype=np.int64),

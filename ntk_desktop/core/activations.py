@@ -42,12 +42,16 @@ class Nonlinearity:
     deriv: Callable[[Array], Array] = field(compare=False, repr=False)
     slope: Optional[float] = None  # leaky_relu only
     closed_form: Optional[Expectation] = field(default=None, compare=False, repr=False)
-    #: True when σ is positively homogeneous of degree one (relu, leaky_relu, identity):
-    #: such networks are exactly rescaled by the input norm.
-    homogeneous: bool = False
+    #: max |σ'| over the real line (the compiled steps bound back-propagated vectors with it)
+    deriv_max: float = field(default=1.0, compare=False)
 
     def __call__(self, x: Array) -> Array:
         return self.fn(x)
+
+    @property
+    def act_id(self) -> int:
+        """The id the compiled kernels know this nonlinearity by (:data:`ACT_IDS`)."""
+        return ACT_IDS[self.name]
 
     @property
     def label(self) -> str:
@@ -97,8 +101,8 @@ def _relu_expectations(s11, s22, s12):
     theta = _angle(rho)
     sin_theta = np.sqrt(np.maximum(1.0 - rho * rho, 0.0))
     e_ss = norm / (2.0 * math.pi) * (sin_theta + (math.pi - theta) * rho)
-    e_dd = (math.pi - theta) / (2.0 * math.pi)
-    return e_ss, e_dd
+    sigma_dot = (math.pi - theta) / (2.0 * math.pi)
+    return e_ss, sigma_dot
 
 
 def _leaky_relu_closed(slope: float) -> Expectation:
@@ -108,22 +112,22 @@ def _leaky_relu_closed(slope: float) -> Expectation:
         # σ(u) = a·u + (1-a)·relu(u); E[u·relu(v)] = s12/2.
         k1, k0 = _relu_expectations(s11, s22, s12)
         e_ss = a * s12 + (1.0 - a) ** 2 * k1
-        e_dd = a + (1.0 - a) ** 2 * k0
-        return e_ss, e_dd
+        sigma_dot = a + (1.0 - a) ** 2 * k0
+        return e_ss, sigma_dot
 
     return expectations
 
 
 def _erf_expectations(s11, s22, s12):
     # Williams 1997: E[erf(u)erf(v)] = 2/π · arcsin(2 s12 / sqrt((1+2 s11)(1+2 s22))).
-    d1 = 1.0 + 2.0 * s11
-    d2 = 1.0 + 2.0 * s22
-    arg = np.clip(2.0 * s12 / np.sqrt(d1 * d2), -1.0, 1.0)
+    den1 = 1.0 + 2.0 * s11
+    den2 = 1.0 + 2.0 * s22
+    arg = np.clip(2.0 * s12 / np.sqrt(den1 * den2), -1.0, 1.0)
     e_ss = 2.0 / math.pi * np.arcsin(arg)
     # erf'(u) = 2/sqrt(π) exp(-u²):  E = 4/π / sqrt(det(I + 2 S)).
-    det = np.maximum(d1 * d2 - 4.0 * s12 * s12, np.finfo(np.float64).tiny)
-    e_dd = 4.0 / math.pi / np.sqrt(det)
-    return e_ss, e_dd
+    det = np.maximum(den1 * den2 - 4.0 * s12 * s12, np.finfo(np.float64).tiny)
+    sigma_dot = 4.0 / math.pi / np.sqrt(det)
+    return e_ss, sigma_dot
 
 
 def _identity_expectations(s11, s22, s12):
@@ -199,6 +203,9 @@ def _ones(x):
 
 
 NAMES = ("relu", "leaky_relu", "erf", "tanh", "sigmoid", "softplus", "gelu", "identity")
+#: the ids of the nonlinearities in compiled kernels (Numba: ``backends/numba_kernels.py``; OpenCL:
+#: passed to ``kernels_cl/`` as ``-DACT_<NAME>=<id>`` build options): the only copy
+ACT_IDS = {"identity": 0, "relu": 1, "leaky_relu": 2, "erf": 3, "tanh": 4, "sigmoid": 5, "softplus": 6, "gelu": 7}
 
 
 def get_nonlinearity(name: str, slope: Optional[float] = None) -> Nonlinearity:
@@ -209,21 +216,26 @@ def get_nonlinearity(name: str, slope: Optional[float] = None) -> Nonlinearity:
     if slope is not None and key != "leaky_relu":
         raise NTKInputError(f"--slope applies only to leaky_relu, not {key}")
     if key == "relu":
-        return Nonlinearity("relu", _relu, _relu_d, closed_form=_relu_expectations, homogeneous=True)
+        return Nonlinearity("relu", _relu, _relu_d, closed_form=_relu_expectations)
     if key == "leaky_relu":
         s = 0.01 if slope is None else float(slope)
         if not math.isfinite(s):
             raise NTKInputError(f"leaky_relu slope must be finite, got {slope!r}")
         fn, d = _leaky(s)
-        return Nonlinearity("leaky_relu", fn, d, slope=s, closed_form=_leaky_relu_closed(s), homogeneous=True)
+        return Nonlinearity("leaky_relu", fn, d, slope=s, closed_form=_leaky_relu_closed(s),
+                            deriv_max=max(1.0, abs(s)))
     if key == "erf":
-        return Nonlinearity("erf", _erf, _erf_d, closed_form=_erf_expectations)
+        return Nonlinearity("erf", _erf, _erf_d, closed_form=_erf_expectations, deriv_max=_TWO_OVER_SQRT_PI)
     if key == "tanh":
         return Nonlinearity("tanh", np.tanh, _tanh_d)
     if key == "sigmoid":
-        return Nonlinearity("sigmoid", _expit, _sigmoid_d)
+        return Nonlinearity("sigmoid", _expit, _sigmoid_d, deriv_max=0.25)
     if key == "softplus":
         return Nonlinearity("softplus", _softplus, _expit)
     if key == "gelu":
-        return Nonlinearity("gelu", _gelu, _gelu_d)
-    return Nonlinearity("identity", _identity, _ones, closed_form=_identity_expectations, homogeneous=True)
+        return Nonlinearity("gelu", _gelu, _gelu_d, deriv_max=1.13)
+    return Nonlinearity("identity", _identity, _ones, closed_form=_identity_expectations)
+
+
+#: the nonlinearities with closed-form Gaussian expectations (the compiled analytic kernels)
+CLOSED_FORMS = tuple(n for n in NAMES if get_nonlinearity(n).closed_form is not None)

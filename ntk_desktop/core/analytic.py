@@ -33,18 +33,19 @@ class AnalyticKernels:
     ntk: np.ndarray   # Θ∞^(L)(x1_i, x2_j), (N1, N2)
 
 
-def _layer_diag(arch: Architecture, X: np.ndarray, method: str) -> list:
-    """Σ^(l)(x, x) for l = 1..L: a list of (N,) arrays."""
+def layer_diagonals(arch: Architecture, X: np.ndarray, method: str = "auto") -> list:
+    """Σ^(l)(x, x) for l = 1..L: a list of (N,) float64 arrays (closed forms or quadrature)."""
+    X = np.asarray(X, dtype=np.float64)
     s = np.einsum("ij,ij->i", X, X) / arch.n_in + arch.beta ** 2
     out = [s]
     for _ in range(arch.depth - 1):
-        e_ss, _ = arch.nonlinearity.expectations(s, s, s, method=method)
-        s = e_ss + arch.beta ** 2
+        sigma_next, _ = arch.nonlinearity.expectations(s, s, s, method=method)
+        s = sigma_next + arch.beta ** 2
         out.append(s)
     return out
 
 
-def _block(arch: Architecture, X1, X2, d1, d2, method: str):
+def _block(arch: Architecture, X1, X2, diag1, diag2, method: str):
     beta2 = arch.beta ** 2
     bias_grad = 1.0 if arch.beta > 0 else 0.0   # standard: ∂f/∂b_std = δ; β = 0 means no biases
     weight = X1 @ X2.T / arch.n_in
@@ -54,13 +55,14 @@ def _block(arch: Architecture, X1, X2, d1, d2, method: str):
     else:
         theta = weight * arch.n_in + bias_grad
     for l in range(1, arch.depth):
-        e_ss, e_dd = arch.nonlinearity.expectations(d1[l - 1][:, None], d2[l - 1][None, :], sigma,
-                                                    method=method)
-        sigma = e_ss + beta2
+        # Σ^(l+1) − β² = E[σσ] and Σ̇^(l+1) = E[σ'σ'] under the covariance of layer l
+        sigma_next, sigma_dot = arch.nonlinearity.expectations(diag1[l - 1][:, None], diag2[l - 1][None, :],
+                                                               sigma, method=method)
+        sigma = sigma_next + beta2
         if arch.parametrization == "ntk":
-            theta = theta * e_dd + sigma
+            theta = theta * sigma_dot + sigma
         else:
-            theta = theta * e_dd + arch.widths[l] * e_ss + bias_grad
+            theta = theta * sigma_dot + arch.widths[l] * sigma_next + bias_grad
     return sigma, theta
 
 
@@ -73,8 +75,8 @@ def analytic_kernels(arch: Architecture, X1, X2=None, *, method: str = "auto",
     X1 = check_inputs(X1, arch, "inputs").astype(np.float64)
     same = X2 is None
     X2 = X1 if same else check_inputs(X2, arch, "inputs2").astype(np.float64)
-    d1 = _layer_diag(arch, X1, method)
-    d2 = d1 if same else _layer_diag(arch, X2, method)
+    diag1 = layer_diagonals(arch, X1, method)
+    diag2 = diag1 if same else layer_diagonals(arch, X2, method)
     N1, N2 = len(X1), len(X2)
     if block_rows is None:
         # ~ 8 float64 temporaries of (rows, N2) per layer: keep them near 64 MiB
@@ -86,7 +88,7 @@ def analytic_kernels(arch: Architecture, X1, X2=None, *, method: str = "auto",
         r1 = min(N1, r0 + block_rows)
         # on the same set only the blocks on or right of the diagonal are computed, then mirrored
         c0 = r0 if same else 0
-        s, t = _block(arch, X1[r0:r1], X2[c0:], [d[r0:r1] for d in d1], [d[c0:] for d in d2], method)
+        s, t = _block(arch, X1[r0:r1], X2[c0:], [d[r0:r1] for d in diag1], [d[c0:] for d in diag2], method)
         nngp[r0:r1, c0:] = s
         ntk[r0:r1, c0:] = t
         if same:
@@ -99,14 +101,6 @@ def analytic_kernels(arch: Architecture, X1, X2=None, *, method: str = "auto",
         nngp = 0.5 * (nngp + nngp.T)
         ntk = 0.5 * (ntk + ntk.T)
     return AnalyticKernels(nngp, ntk)
-
-
-def analytic_ntk(arch: Architecture, X1, X2=None, **kw) -> np.ndarray:
-    return analytic_kernels(arch, X1, X2, **kw).ntk
-
-
-def analytic_nngp(arch: Architecture, X1, X2=None, **kw) -> np.ndarray:
-    return analytic_kernels(arch, X1, X2, **kw).nngp
 
 
 def check_method(method: str) -> str:

@@ -25,8 +25,10 @@ def _gram(a: np.ndarray, b: Optional[np.ndarray]) -> np.ndarray:
     return a @ a.T if b is None else a @ b.T
 
 
-def ntk_from_features(arch: Architecture, alphas1, deltas1, alphas2=None, deltas2=None) -> np.ndarray:
-    """Combine per-layer activations and back-propagated vectors into Θ (N1, N2, n_L, n_L)."""
+def ntk_from_features(arch: Architecture, alphas1, deltas1, alphas2=None, deltas2=None, *,
+                      first: int = 0) -> np.ndarray:
+    """Combine per-layer activations and back-propagated vectors into Θ (N1, N2, n_L, n_L), in
+    the features' dtype; ``first``: only the layers l >= first (the parameters being trained)."""
     same = alphas2 is None
     N1 = alphas1[0].shape[0]
     N2 = N1 if same else alphas2[0].shape[0]
@@ -34,7 +36,7 @@ def ntk_from_features(arch: Architecture, alphas1, deltas1, alphas2=None, deltas
     dt = alphas1[0].dtype
     theta = np.zeros((N1, N2, nL, nL), dtype=dt)
     eye = np.eye(nL, dtype=dt)
-    for l in range(arch.depth):
+    for l in range(first, arch.depth):
         cw, cb = arch.gradient_scales(l)
         A = _gram(alphas1[l], None if same else alphas2[l])
         A *= dt.type(cw)
@@ -42,12 +44,12 @@ def ntk_from_features(arch: Architecture, alphas1, deltas1, alphas2=None, deltas
         if l == arch.depth - 1:
             theta += A[:, :, None, None] * eye
             continue
-        d1 = deltas1[l].reshape(N1 * nL, -1)
+        delta1 = deltas1[l].reshape(N1 * nL, -1)
         if nL == 1:
-            D = _gram(d1, None if same else deltas2[l].reshape(N2, -1))
+            D = _gram(delta1, None if same else deltas2[l].reshape(N2, -1))
             theta[:, :, 0, 0] += A * D
         else:
-            D = _gram(d1, None if same else deltas2[l].reshape(N2 * nL, -1))
+            D = _gram(delta1, None if same else deltas2[l].reshape(N2 * nL, -1))
             D = D.reshape(N1, nL, N2, nL).transpose(0, 2, 1, 3)
             theta += A[:, :, None, None] * D
     return theta
@@ -67,22 +69,22 @@ def empirical_ntk(arch: Architecture, params: Params, X1, X2=None, *, full: bool
     N1 = len(X1)
     if block_rows is None or block_rows >= N1:
         f1 = forward(arch, params, X1)
-        d1 = backward(arch, params, f1)
+        delta1 = backward(arch, params, f1)
         if same:
-            theta = ntk_from_features(arch, f1.alphas, d1)
+            theta = ntk_from_features(arch, f1.alphas, delta1)
         else:
             f2 = forward(arch, params, X2c)
-            theta = ntk_from_features(arch, f1.alphas, d1, f2.alphas, backward(arch, params, f2))
+            theta = ntk_from_features(arch, f1.alphas, delta1, f2.alphas, backward(arch, params, f2))
         if progress is not None:
             progress(N1, N1)
     else:
         f2 = forward(arch, params, X2c)
-        a2, d2 = f2.alphas, backward(arch, params, f2)
+        a2, delta2 = f2.alphas, backward(arch, params, f2)
         theta = np.empty((N1, len(X2c), arch.n_out, arch.n_out), dtype=params.dtype)
         for r0 in range(0, N1, block_rows):
             r1 = min(N1, r0 + block_rows)
             f1 = forward(arch, params, X1[r0:r1])
-            theta[r0:r1] = ntk_from_features(arch, f1.alphas, backward(arch, params, f1), a2, d2)
+            theta[r0:r1] = ntk_from_features(arch, f1.alphas, backward(arch, params, f1), a2, delta2)
             if progress is not None:
                 progress(r1, N1)
     if arch.n_out == 1 and not full:

@@ -98,3 +98,18 @@ def estimate_tile_scratch(widths, rows: int, itemsize: int) -> int:
 def estimate_analytic(n1: int, n2: int) -> int:
     """Peak bytes of :func:`analytic_kernels`: two float64 results plus bounded block scratch."""
     return int(2 * n1 * n2 * 8 + min(64 << 20, 8 * 8 * n1 * n2) + 4 * (n1 + n2) * 8)
+
+
+def estimate_training(arch, n_train: int, n_test: int, n_records: int, *,
+                      itemsize: int = 8, n_ntk: int = 0, linearized: bool = False) -> int:
+    """Rough peak bytes of a training run of ``arch`` (an
+    :class:`~ntk_desktop.core.network.Architecture`): parameter copies, forward/backward
+    features, the trajectory and the NTK snapshots."""
+    P = arch.n_params
+    param_copies = 3 + (3 if linearized else 0)        # θ, ∂C/∂θ, forward scratch (+ θ0, Δθ, grad)
+    feats = (n_train + n_test) * (2 * sum(arch.widths[:-1]) + arch.n_out) * (2 if linearized else 1)
+    nL = arch.n_out
+    traj = n_records * (n_train + n_test) * nL * 8 * (2 if linearized else 1)
+    ntk = (n_records + 2) * n_ntk * n_ntk * nL * nL * 8
+    ntk_scratch = 4 * n_ntk * (sum(arch.widths) * nL) * itemsize if n_ntk else 0
+    return int(P * itemsize * param_copies + feats * itemsize + traj + ntk + ntk_scratch)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import numpy as np
@@ -177,6 +177,25 @@ def check_inputs(X, arch: Optional[Architecture] = None, name: str = "inputs") -
     return X
 
 
+def check_targets(Y, n_rows: int, n_out: Optional[int], name: str = "targets") -> np.ndarray:
+    """Targets (or other per-input values) as (N, n_L) float64: a 1-D (N,) array means n_L = 1;
+    ``n_out`` None accepts any n_L."""
+    Y = np.asarray(Y)
+    if not np.issubdtype(Y.dtype, np.number) or np.iscomplexobj(Y):
+        raise NTKInputError(f"{name} must be real numbers; got dtype {Y.dtype}")
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    if Y.ndim != 2:
+        raise NTKInputError(f"{name} must have shape (N,) or (N, n_L); got {Y.shape}")
+    if Y.shape[0] != n_rows:
+        raise NTKInputError(f"{name} have {Y.shape[0]} rows but there are {n_rows} inputs")
+    if n_out is not None and Y.shape[1] != n_out:
+        raise NTKInputError(f"{name} have {Y.shape[1]} columns but the network has n_L={n_out} outputs")
+    if not np.all(np.isfinite(Y)):
+        raise NTKInputError(f"{name} contain non-finite values")
+    return Y.astype(np.float64)
+
+
 @dataclass
 class Forward:
     """Activations α^(0..L-1) (α^(0) = x), pre-activations a^(1..L-1) and the output f = a^(L)."""
@@ -184,10 +203,20 @@ class Forward:
     alphas: list   # alphas[l]: (N, n_l), l = 0..L-1
     pre: list      # pre[l]: a^(l+1) of shape (N, n_{l+1}), l = 0..L-2 (hidden layers)
     output: np.ndarray  # (N, n_L)
+    _derivs: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def deriv(self, sigma: Nonlinearity, l: int) -> np.ndarray:
+        """σ'(a^(l+1)) = σ'(pre[l]), computed on first use and kept (a frozen forward pass, as
+        the linearized model's, is back-propagated through every step)."""
+        d = self._derivs.get(l)
+        if d is None:
+            d = self._derivs[l] = sigma.deriv(self.pre[l])
+        return d
 
 
 def forward(arch: Architecture, params: Params, X) -> Forward:
-    """Forward pass keeping what the backward pass and the NTK need."""
+    """The forward pass, keeping what back-propagation and the NTK need; the (N, n_{l+1})
+    product is scaled by 1/√n_l, never a copy of W^(l)."""
     dt = params.dtype
     X = np.asarray(X, dtype=dt)
     sigma = arch.nonlinearity
@@ -195,7 +224,7 @@ def forward(arch: Architecture, params: Params, X) -> Forward:
     h = X
     beta = dt.type(arch.beta)
     for l in range(arch.depth):
-        a = h @ params.weights[l].T          # scale the (N, n) product, never a copy of W
+        a = h @ params.weights[l].T
         a *= dt.type(1.0 / math.sqrt(arch.widths[l]))
         a += beta * params.biases[l]
         if l == arch.depth - 1:
@@ -211,41 +240,32 @@ def apply(arch: Architecture, params: Params, X) -> np.ndarray:
     return forward(arch, params, X).output
 
 
-def backward(arch: Architecture, params: Params, fwd: Forward) -> list:
-    """Back-propagated vectors δ^(l+1) = ∂f/∂a^(l+1), l = 0..L-1, each of shape (N, n_L, n_{l+1}).
+def backprop(arch: Architecture, params: Params, fwd: Forward, g, first: int = 0) -> list:
+    """Reverse mode: g^(l+1) = Σ_k g_k ∂f_k/∂a^(l+1) for l = L-1 .. ``first``, from g^(L) = ``g``,
 
-    δ^(L)[:, k] = e_k;  δ^(l) = σ'(a^(l)) ⊙ (δ^(l+1) W^(l)) / sqrt(n_l).
-    """
+        g^(l) = σ'(a^(l)) ⊙ (g^(l+1) W^(l)) / √n_l      (one GEMM per layer).
+
+    ``g`` is (N, n_L) (a residual) or (N, k, n_L) (k vectors per input, e.g. the identity);
+    entries below ``first`` are ``None``."""
     dt = params.dtype
-    N = fwd.output.shape[0]
-    nL = arch.n_out
-    deltas = [None] * arch.depth
-    d = np.broadcast_to(np.eye(nL, dtype=dt), (N, nL, nL))
-    deltas[-1] = d
-    for l in range(arch.depth - 1, 0, -1):
-        # one (N·nL, n_{l+1}) × (n_{l+1}, n_l) product, not N batched matrix-vector products
-        back = (d.reshape(N * nL, -1) @ params.weights[l]).reshape(N, nL, -1)
-        back *= dt.type(1.0 / math.sqrt(arch.widths[l]))
-        d = back * arch.nonlinearity.deriv(fwd.pre[l - 1])[:, None, :]
-        deltas[l - 1] = d
-    return deltas
+    g = np.asarray(g, dtype=dt)
+    gs: list = [None] * arch.depth
+    for l in range(arch.depth - 1, first - 1, -1):
+        gs[l] = g
+        if l > first:
+            lead = g.shape[:-1]
+            back = (g.reshape(-1, g.shape[-1]) @ params.weights[l]).reshape(*lead, -1)
+            back *= dt.type(1.0 / math.sqrt(arch.widths[l]))
+            d = fwd.deriv(arch.nonlinearity, l - 1)
+            g = back * d.reshape(d.shape[0], *([1] * (g.ndim - 2)), d.shape[1])
+    return gs
 
 
-def jacobian(arch: Architecture, params: Params, X) -> np.ndarray:
-    """∂f_k(x_i)/∂θ_p in the parametrization's units: shape (N, n_L, P), order of :meth:`Params.flat`.
-
-    Dense and memory hungry (N·n_L·P numbers): for small networks, linearization and tests.
-    """
-    fwd = forward(arch, params, X)
-    deltas = backward(arch, params, fwd)
+def backward(arch: Architecture, params: Params, fwd: Forward) -> list:
+    """Back-propagated vectors δ^(l+1) = ∂f/∂a^(l+1), l = 0..L-1, each of shape (N, n_L, n_{l+1}):
+    :func:`backprop` of δ^(L)[:, k] = e_k."""
     N, nL = fwd.output.shape
-    blocks = []
-    for l in range(arch.depth):
-        cw, cb = arch.gradient_scales(l)
-        dW = deltas[l][:, :, :, None] * fwd.alphas[l][:, None, None, :]   # (N, nL, n_{l+1}, n_l)
-        blocks.append(dW.reshape(N, nL, -1) * math.sqrt(cw))
-        blocks.append(np.array(deltas[l]).reshape(N, nL, -1) * math.sqrt(cb))
-    return np.concatenate(blocks, axis=2)
+    return backprop(arch, params, fwd, np.broadcast_to(np.eye(nL, dtype=params.dtype), (N, nL, nL)))
 
 
 def raw_step_scales(arch: Architecture, l: int) -> tuple:

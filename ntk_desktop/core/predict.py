@@ -49,7 +49,7 @@ import numpy as np
 
 from ..errors import NTKInputError
 from .analytic import analytic_kernels
-from .network import Architecture, check_inputs
+from .network import Architecture, check_inputs, check_targets
 
 #: the percentiles reported by default, and their standard-normal quantiles
 PERCENTILE_LEVELS = (10.0, 50.0, 90.0)
@@ -99,17 +99,6 @@ def _rect(name, K, shape):
     if not np.all(np.isfinite(K)):
         raise NTKInputError(f"{name} contains non-finite values")
     return K
-
-
-def _targets(Y, n):
-    Y = np.asarray(Y, dtype=np.float64)
-    if Y.ndim == 1:
-        Y = Y[:, None]
-    if Y.ndim != 2 or Y.shape[0] != n:
-        raise NTKInputError(f"targets must have shape ({n},) or ({n}, n_L); got {np.shape(Y)}")
-    if not np.all(np.isfinite(Y)):
-        raise NTKInputError("targets contain non-finite values")
-    return Y
 
 
 @dataclass
@@ -197,7 +186,7 @@ def predict_gd(theta_xx, theta_tx, sigma_xx, sigma_tx, sigma_tt, Y, times, *, N:
     sigma_xx = _square("Σ(X,X)", sigma_xx, n)
     sigma_tx = _rect("Σ(T,X)", sigma_tx, (nt, n))
     sigma_tt = _square("Σ(T,T)", sigma_tt, nt)
-    Y = _targets(Y, n)
+    Y = check_targets(Y, n, None)
     times = check_times(times)
     Nn = _check_n(N, n)
     levels = np.asarray(levels, dtype=np.float64)
@@ -248,8 +237,8 @@ def kernel_gd(theta_xx, theta_tx, f0_train, f0_test, Y, times, *, N: Optional[in
     if theta_tx.ndim != 2 or theta_tx.shape[1] != n:
         raise NTKInputError(f"Θ(T,X) must have shape (N_test, {n}); got {theta_tx.shape}")
     theta_tx = _rect("Θ(T,X)", theta_tx, theta_tx.shape)
-    Y = _targets(Y, n)
-    f0 = _targets(f0_train, n)
+    Y = check_targets(Y, n, None)
+    f0 = check_targets(f0_train, n, None, "f0 on the training inputs")
     if f0.shape != Y.shape:
         raise NTKInputError(f"f0 on the training inputs has shape {f0.shape}, targets {Y.shape}")
     f0t = np.asarray(f0_test, dtype=np.float64)
@@ -280,7 +269,7 @@ def kernel_regression(theta_xx, theta_tx, Y, *, rtol: Optional[float] = None) ->
     theta_tx = np.asarray(theta_tx, dtype=np.float64)
     if theta_tx.ndim != 2 or theta_tx.shape[1] != n:
         raise NTKInputError(f"Θ(T,X) must have shape (N_test, {n}); got {theta_tx.shape}")
-    Y = _targets(Y, n)
+    Y = check_targets(Y, n, None)
     eig = KernelEigen.of(theta_xx, rtol)
     V = eig.vectors
     return (theta_tx @ V * eig.phi(math.inf, n)) @ (V.T @ Y)
@@ -302,9 +291,7 @@ def predict_network(arch: Architecture, X, Y, T, times, *, method: str = "auto",
     targets Y (N,) or (N, n_L = arch.n_out) and test inputs T (N_test, n0)."""
     X = check_inputs(X, arch, "inputs")
     T = check_inputs(T, arch, "test inputs")
-    Yc = np.asarray(Y)
-    if Yc.ndim == 2 and Yc.shape[1] != arch.n_out or Yc.ndim == 1 and arch.n_out != 1:
-        raise NTKInputError(f"targets have shape {Yc.shape} but the network has n_L={arch.n_out} outputs")
+    Y = check_targets(Y, len(X), arch.n_out)
     kxx = analytic_kernels(arch, X, method=method)
     ktx = analytic_kernels(arch, T, X, method=method)
     ktt = analytic_kernels(arch, T, method=method)

@@ -15,7 +15,7 @@ c2 = √s22 cos(φ - ψ), ψ = arccos ρ, and
 Radially, Gauss–Legendre covers r ∈ [0, 3/max(1, sd)] and shifted Gauss–Laguerre the tail, so
 the fast change of a saturating σ at large variance is resolved.
 
-Accuracy (asserted by ``tests/test_quadrature.py`` against the closed forms, relative to the
+Accuracy (asserted by ``tests/numerics/test_quadrature.py`` against the closed forms, relative to the
 largest value): relu and leaky_relu are integrated exactly (to rounding) at any variance; erf is
 within 1e-8 for variances up to 10 (about 1e-13 up to variance 2, where a network on the unit
 sphere with β ≤ 1 lives); tanh, sigmoid, softplus and gelu agree with a four times finer rule to
@@ -82,13 +82,13 @@ def gaussian_expectations(nonlinearity, s11, s22, s12, *, n_angle: int = N_ANGLE
     shape = s11.shape
     a, b, c = s11.ravel(), s22.ravel(), s12.ravel()
     e_ss = np.empty(a.size)
-    e_dd = np.empty(a.size)
+    sigma_dot = np.empty(a.size)
     for start in range(0, a.size, CHUNK):
         sl = slice(start, start + CHUNK)
         nr = n_radial or _tier(float(max(a[sl].max(), b[sl].max())))
         xa, wa, radial = _rules(n_angle, nr)
-        e_ss[sl], e_dd[sl] = _chunk(nonlinearity, a[sl], b[sl], c[sl], xa, wa, radial)
-    return e_ss.reshape(shape), e_dd.reshape(shape)
+        e_ss[sl], sigma_dot[sl] = _chunk(nonlinearity, a[sl], b[sl], c[sl], xa, wa, radial)
+    return e_ss.reshape(shape), sigma_dot.reshape(shape)
 
 
 def _chunk(nonlinearity, s11, s22, s12, xa, wa, radial):
@@ -118,5 +118,5 @@ def _chunk(nonlinearity, s11, s22, s12, xa, wa, radial):
     g_dd = d(u) * d(v) + d(-u) * d(-v)
     w = wphi[..., None] * wr[:, None, None, :] / (2.0 * math.pi)
     e_ss = np.einsum("pkar,pkar->p", g_ss, w)
-    e_dd = np.einsum("pkar,pkar->p", g_dd, w)
-    return e_ss, e_dd
+    sigma_dot = np.einsum("pkar,pkar->p", g_dd, w)
+    return e_ss, sigma_dot

@@ -41,6 +41,23 @@ def flatten_kernel(theta) -> np.ndarray:
     raise NTKInputError(f"kernel must have shape (N, N) or (N, N, n_L, n_L); got {theta.shape}")
 
 
+def square_kernel(theta, N: Optional[int] = None) -> tuple:
+    """(K, N): ``theta`` flattened by :func:`flatten_kernel` and checked (square, non-empty,
+    finite); ``N`` the number of points (default the leading axis; give it for a flattened
+    (N·n_L, N·n_L) matrix)."""
+    K = flatten_kernel(theta)
+    if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] == 0:
+        raise NTKInputError(f"kernel must be a non-empty square matrix; got shape {K.shape}")
+    if not np.all(np.isfinite(K)):
+        raise NTKInputError("kernel contains non-finite values")
+    M = K.shape[0]
+    if N is None:
+        N = np.asarray(theta).shape[0]
+    if int(N) != N or N < 1 or M % int(N) != 0:
+        raise NTKInputError(f"N={N} does not divide the kernel size {M}")
+    return K, int(N)
+
+
 @dataclass
 class KernelPCA:
     """The top eigenpairs of Θ(X,X)/N, largest first."""
@@ -87,17 +104,8 @@ def kernel_pca(theta_xx, *, N: Optional[int] = None, k: Optional[int] = None,
 
     ``theta_xx`` is (N, N), (N, N, n_L, n_L) (flattened by :func:`flatten_kernel`) or already a
     flattened (N·n_L, N·n_L) matrix (then give ``N``).  ``k`` keeps the top k (default all)."""
-    K = flatten_kernel(theta_xx)
-    if K.ndim != 2 or K.shape[0] != K.shape[1] or K.shape[0] == 0:
-        raise NTKInputError(f"kernel must be a non-empty square matrix; got shape {K.shape}")
-    if not np.all(np.isfinite(K)):
-        raise NTKInputError("kernel contains non-finite values")
+    K, N = square_kernel(theta_xx, N)
     M = K.shape[0]
-    if N is None:
-        N = np.asarray(theta_xx).shape[0]
-    if int(N) != N or N < 1 or M % int(N) != 0:
-        raise NTKInputError(f"N={N} does not divide the kernel size {M}")
-    N = int(N)
     k = M if k is None else int(k)
     if k < 1:
         raise NTKInputError(f"number of components must be at least 1 (got {k})")

@@ -1,15 +1,8 @@
-"""Full-batch gradient descent of a finite network (Jacot et al. 2018, §3 and §6).
+"""The training loop: full-batch gradient descent of a finite network (Jacot et al. 2018, §3 and §6).
 
-The cost is the paper's least-squares cost on the empirical distribution of the N training
-points,
-
-    C(θ) = 1/(2N) Σ_i ||f_θ(x_i) − y_i||²,
-
-and one step of gradient descent with learning rate η moves the parameters *in the units of the
-parametrization* (the raw N(0,1) numbers for ``ntk``, W_std = W/√n_l and b_std = β b for
-``standard``):  φ ← φ − η ∂C/∂φ.  In raw units this reads  W ← W − η s_W ∂C/∂W_raw, b ← b − η s_b
-∂C/∂b_raw  with (s_W, s_b) from :func:`~ntk_desktop.core.network.raw_step_scales`.  The network
-time is t = (number of steps)·η, the time of the kernel gradient flow
+One step is :class:`~ntk_desktop.core.derivatives.ReferenceTrainer`'s (the cost, its units and
+the step are described in :mod:`ntk_desktop.core.derivatives`).  The network time is
+t = (number of steps)·η, the time of the kernel gradient flow
 
     ∂_t f_t = −(1/N) Θ_t (f_t − Y)        (§5, Θ_t the empirical NTK at θ_t)
 
@@ -18,7 +11,9 @@ that gradient descent discretizes; 200 steps at η = 1 reach t = 200.
 :func:`train_iter` is a generator yielding :class:`Snapshot` objects (plain NumPy copies) every
 ``record_every`` steps and at the first and last step: each ``yield`` is a cancellation point, a
 consumer (the GUI) simply stops iterating.  :func:`train` runs it to the end and stacks the
-snapshots into a :class:`TrainingResult`.
+snapshots into a :class:`TrainingResult`.  Steps run here (NumPy) unless the caller passes a
+``stepper`` factory: a :class:`Stepper` takes the steps elsewhere (compiled code, a device) with
+the same stop tests; the backends layer chooses one (:mod:`ntk_desktop.backends.training`).
 
 Beyond the paper:
 
@@ -29,305 +24,33 @@ Beyond the paper:
 * ``train_last_layer_only=True`` moves only W^(L-1), b^(L-1): the hidden features stay frozen and
   the dynamics are kernel gradient descent with the last layer's kernel (c_W α^(L-1)·α^(L-1)' + c_b),
   the NNGP-like kernel of §3.
-* :func:`max_stable_lr` = 2N/λ_max(Θ(X, X)): on the linear model gradient descent contracts
-  f − Y by (1 − ηλ/N) along each eigenvector, so it diverges for η > 2N/λ_max.  :func:`train_iter`
-  computes the bound at θ0 for the parameters being trained and adds a warning when η exceeds it.
+* with ``check_stability`` the bound :func:`~ntk_desktop.core.stability.stable_lr_bound` is
+  computed at θ0 for the parameters being trained and a warning added when η exceeds it.
 """
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, List, Optional
 
 import numpy as np
 
 from ..errors import Cancelled, NTKInputError
+from .derivatives import descend, factors_finite, first_trained_layer, jvp, loss_value, residual
 from .empirical import empirical_ntk
-from .network import Architecture, Params, check_dtype, check_inputs, init_params, raw_step_scales
+from .network import (Architecture, Forward, Params, backprop, check_dtype, check_inputs, check_targets, forward,
+                      init_params)
+from .stability import stable_lr_bound
 
 Progress = Optional[Callable[[int, int], None]]
 Cancel = Optional[Callable[[], bool]]
 
-#: below this many rows N·n_L the stability bound uses a dense kernel, above it Lanczos iterations
-DENSE_STABILITY_LIMIT = 1024
+#: parameter updates per stepper call between records when the stepper sets no ``max_chunk``
+#: (bounds the time between cancellation checks to a few tens of milliseconds)
+CHUNK_WORK = 5e7
 
 
-# ---------------------------------------------------------------------------------------------
-# targets
-def check_targets(Y, n_rows: int, n_out: int, name: str = "targets") -> np.ndarray:
-    """Targets as (N, n_L) float64: a 1-D (N,) array means n_L = 1."""
-    Y = np.asarray(Y)
-    if not np.issubdtype(Y.dtype, np.number) or np.iscomplexobj(Y):
-        raise NTKInputError(f"{name} must be real numbers; got dtype {Y.dtype}")
-    if Y.ndim == 1:
-        Y = Y[:, None]
-    if Y.ndim != 2:
-        raise NTKInputError(f"{name} must have shape (N,) or (N, n_L); got {Y.shape}")
-    if Y.shape[0] != n_rows:
-        raise NTKInputError(f"{name} have {Y.shape[0]} rows but there are {n_rows} inputs")
-    if Y.shape[1] != n_out:
-        raise NTKInputError(f"{name} have {Y.shape[1]} columns but the network has n_L={n_out} outputs")
-    if not np.all(np.isfinite(Y)):
-        raise NTKInputError(f"{name} contain non-finite values")
-    return Y.astype(np.float64)
-
-
-def loss_value(f: np.ndarray, Y: np.ndarray) -> float:
-    """C = 1/(2N) Σ_i ||f(x_i) − y_i||², accumulated in float64."""
-    d = np.asarray(f, dtype=np.float64) - Y
-    return 0.5 * float(np.sum(d * d)) / len(Y)
-
-
-# ---------------------------------------------------------------------------------------------
-# forward features, vector-Jacobian and Jacobian-vector products
-@dataclass
-class _Features:
-    """Activations α^(0..L-1) and σ'(a^(1..L-1)) at fixed parameters, and the output."""
-
-    alphas: list
-    derivs: list
-    output: np.ndarray
-
-
-def _features(arch: Architecture, params: Params, X, *, need_derivs: bool = True) -> _Features:
-    """The forward pass of :func:`~ntk_desktop.core.network.forward`, scaling the (N, n_{l+1})
-    product by 1/√n_l instead of a copy of W^(l) (a large saving for wide layers and few inputs)."""
-    dt = params.dtype
-    h = np.asarray(X, dtype=dt)
-    beta = dt.type(arch.beta)
-    sigma = arch.nonlinearity
-    alphas, derivs = [h], []
-    for l in range(arch.depth):
-        a = h @ params.weights[l].T
-        a *= dt.type(1.0 / math.sqrt(arch.widths[l]))
-        a += beta * params.biases[l]
-        if l == arch.depth - 1:
-            return _Features(alphas, derivs, a)
-        if need_derivs:
-            derivs.append(sigma.deriv(a))
-        h = sigma(a)
-        alphas.append(h)
-    raise AssertionError("unreachable")
-
-
-def _first_trained_layer(arch: Architecture, last_layer_only: bool) -> int:
-    return arch.depth - 1 if last_layer_only else 0
-
-
-def _backprop(arch: Architecture, params: Params, feats: _Features, r: np.ndarray,
-              last_layer_only: bool = False) -> list:
-    """The back-propagated row vectors g^(l+1) = Σ_k r_k ∂f_k/∂a^(l+1), (N, n_{l+1}) per layer:
-
-    g^(L) = r,   g^(l) = σ'(a^(l)) ⊙ (g^(l+1) W^(l)) / √n_l   (reverse mode, one GEMM per layer).
-    Entries below the first trained layer are ``None``."""
-    dt = params.dtype
-    g = np.asarray(r, dtype=dt)
-    first = _first_trained_layer(arch, last_layer_only)
-    gs: list = [None] * arch.depth
-    for l in range(arch.depth - 1, first - 1, -1):
-        gs[l] = g
-        if l > first:
-            g = (g @ params.weights[l]) * dt.type(1.0 / math.sqrt(arch.widths[l]))
-            g *= feats.derivs[l - 1]
-    return gs
-
-
-def _vjp(arch: Architecture, params: Params, feats: _Features, r: np.ndarray,
-         last_layer_only: bool = False) -> Params:
-    """Σ_i r_iᵀ ∂f(x_i)/∂θ_raw for every raw parameter.
-
-    With r = (f − Y)/N this is ∂C/∂θ_raw:  ∂C/∂W^(l) = g^(l+1)ᵀ α^(l) / √n_l and
-    ∂C/∂b^(l) = β Σ_i g^(l+1)_i  (g from :func:`_backprop`).  Untrained layers get ``None``."""
-    dt = params.dtype
-    gs = _backprop(arch, params, feats, r, last_layer_only)
-    gws = [None if g is None else (g.T @ feats.alphas[l]) * dt.type(1.0 / math.sqrt(arch.widths[l]))
-           for l, g in enumerate(gs)]
-    gbs = [None if g is None else dt.type(arch.beta) * g.sum(axis=0) for g in gs]
-    return Params(gws, gbs)
-
-
-def _jvp(arch: Architecture, params: Params, feats: _Features, tangent: Params,
-         last_layer_only: bool = False) -> np.ndarray:
-    """J(θ) dθ on the rows of ``feats`` (forward mode through the frozen activations at θ):
-
-    da^(l+1) = (dW^(l) α^(l) + W^(l) dα^(l)) / √n_l + β db^(l),   dα^(l) = σ'(a^(l)) ⊙ da^(l).
-    Returns the output tangent (N, n_L).  ``tangent`` holds raw-unit directions; entries for
-    untrained layers are ignored (they are zero by construction)."""
-    dt = params.dtype
-    first = _first_trained_layer(arch, last_layer_only)
-    beta = dt.type(arch.beta)
-    dalpha = None
-    da = None
-    for l in range(first, arch.depth):
-        inv = dt.type(1.0 / math.sqrt(arch.widths[l]))
-        da = feats.alphas[l] @ tangent.weights[l].T
-        if dalpha is not None:
-            da += dalpha @ params.weights[l].T
-        da *= inv
-        da += beta * tangent.biases[l]
-        if l < arch.depth - 1:
-            dalpha = feats.derivs[l] * da
-    return da
-
-
-def loss_gradient(arch: Architecture, params: Params, X, Y, *, last_layer_only: bool = False):
-    """(C, ∂C/∂θ_raw) for C = 1/(2N) Σ ||f(x_i) − y_i||²; gradients as a :class:`Params` in raw
-    units (``None`` for untrained layers when ``last_layer_only``)."""
-    X = check_inputs(X, arch)
-    Y = check_targets(Y, len(X), arch.n_out)
-    feats = _features(arch, params, X)
-    r = (feats.output - Y.astype(params.dtype)) / params.dtype.type(len(X))
-    return loss_value(feats.output, Y), _vjp(arch, params, feats, r, last_layer_only)
-
-
-def _factors_finite(feats: _Features, gs: list) -> bool:
-    """Whether the small factors of a gradient-descent step (activations and back-propagated
-    vectors of the trained layers) are finite, so that the step itself is."""
-    return all(g is None or (np.all(np.isfinite(g)) and np.all(np.isfinite(feats.alphas[l])))
-               for l, g in enumerate(gs))
-
-
-def _descend(arch: Architecture, params: Params, feats: _Features, gs: list, lr: float,
-             buffers: list) -> None:
-    """One gradient-descent step in place from the factors ``gs`` of :func:`_backprop`:
-    W^(l) += (−η s_W / √n_l) g^(l+1)ᵀ α^(l) and b^(l) += −η s_b β Σ_i g^(l+1)_i.  The scalar is
-    folded into the small (N, n_{l+1}) factor and the outer product written into a reused buffer
-    (``buffers[l]``, allocated on first use), so a wide layer costs one GEMM and one addition."""
-    dt = params.dtype
-    for l, g in enumerate(gs):
-        if g is None:
-            continue
-        s_w, s_b = raw_step_scales(arch, l)
-        if buffers[l] is None:
-            buffers[l] = np.empty_like(params.weights[l])
-        np.matmul((g * dt.type(-lr * s_w / math.sqrt(arch.widths[l]))).T, feats.alphas[l], out=buffers[l])
-        params.weights[l] += buffers[l]
-        if s_b != 0.0:
-            params.biases[l] += g.sum(axis=0) * dt.type(-lr * s_b * arch.beta)
-
-
-def gd_step(arch: Architecture, params: Params, X, Y, lr: float, *,
-            last_layer_only: bool = False) -> Params:
-    """One gradient-descent step on C with learning rate ``lr`` (the step :func:`train_iter`
-    takes); returns new parameters, the argument is not modified."""
-    X = check_inputs(X, arch)
-    Y = check_targets(Y, len(X), arch.n_out)
-    feats = _features(arch, params, X)
-    gs = _backprop(arch, params, feats, (feats.output - Y.astype(params.dtype)) / params.dtype.type(len(X)),
-                   last_layer_only)
-    new = params.copy()
-    _descend(arch, new, feats, gs, lr, [None] * arch.depth)
-    return new
-
-
-# ---------------------------------------------------------------------------------------------
-# the kernel of the trained parameters and the stability bound
-def tangent_kernel(arch: Architecture, params: Params, X1, X2=None, *,
-                   last_layer_only: bool = False) -> np.ndarray:
-    """Θ(X1, X2) = J_φ J_φᵀ of the parameters gradient descent actually moves, in the
-    parametrization's units: (N1, N2, n_L, n_L) in float64.
-
-    It is the empirical NTK (:func:`~ntk_desktop.core.empirical.empirical_ntk`) except that
-    (i) with ``last_layer_only`` only the last layer's term c_W α^(L-1)·α^(L-1)' + c_b remains, and
-    (ii) the per-layer factors come from the gradient-descent step scales, so parameters that a
-    step never moves (standard biases when β = 0) do not contribute."""
-    X1 = check_inputs(X1, arch, "inputs")
-    same = X2 is None
-    f1 = _features(arch, params, X1)
-    f2 = f1 if same else _features(arch, params, check_inputs(X2, arch, "inputs2"))
-    N1, N2, nL = len(X1), len(f2.output), arch.n_out
-    theta = np.zeros((N1, N2, nL, nL))
-    # δ^(l+1) (N, nL, n_{l+1}) by back-propagating the identity, as network.backward does
-    d1 = np.broadcast_to(np.eye(nL), (N1, nL, nL)).astype(params.dtype)
-    d2 = np.broadcast_to(np.eye(nL), (N2, nL, nL)).astype(params.dtype)
-    first = _first_trained_layer(arch, last_layer_only)
-    for l in range(arch.depth - 1, first - 1, -1):
-        s_w, s_b = raw_step_scales(arch, l)
-        A = (f1.alphas[l].astype(np.float64) @ f2.alphas[l].astype(np.float64).T) * (s_w / arch.widths[l])
-        A += s_b * arch.beta ** 2
-        D = (d1.reshape(N1 * nL, -1).astype(np.float64) @ d2.reshape(N2 * nL, -1).astype(np.float64).T)
-        D = D.reshape(N1, nL, N2, nL).transpose(0, 2, 1, 3)
-        theta += A[:, :, None, None] * D
-        if l > first:
-            inv = 1.0 / math.sqrt(arch.widths[l])
-            # one GEMM per side, (N·nL, n_{l+1}) × (n_{l+1}, n_l), not N matrix-vector products
-            d1 = (d1.reshape(N1 * nL, -1) @ params.weights[l]).reshape(N1, nL, -1) * inv * f1.derivs[l - 1][:, None, :]
-            d2 = (d2.reshape(N2 * nL, -1) @ params.weights[l]).reshape(N2, nL, -1) * inv * f2.derivs[l - 1][:, None, :]
-    return theta
-
-
-def _as_square(theta, N: Optional[int]) -> tuple:
-    theta = np.asarray(theta, dtype=np.float64)
-    if theta.ndim == 4:
-        n1, n2, a, b = theta.shape
-        if n1 != n2 or a != b:
-            raise NTKInputError(f"kernel must be square; got shape {theta.shape}")
-        theta = theta.transpose(0, 2, 1, 3).reshape(n1 * a, n1 * a)
-        N = n1 if N is None else N
-    elif theta.ndim == 2:
-        if theta.shape[0] != theta.shape[1]:
-            raise NTKInputError(f"kernel must be square; got shape {theta.shape}")
-        N = theta.shape[0] if N is None else N
-    else:
-        raise NTKInputError(f"kernel must have shape (M, M) or (N, N, n_L, n_L); got {theta.shape}")
-    if not np.all(np.isfinite(theta)):
-        raise NTKInputError("kernel contains non-finite values")
-    return theta, int(N)
-
-
-def max_stable_lr(theta_train, N: Optional[int] = None) -> float:
-    """2N/λ_max(Θ(X, X)): the largest learning rate for which gradient descent on the linear
-    model (kernel gradient descent with the fixed kernel Θ) does not diverge, since each
-    eigen-direction of f − Y is multiplied by (1 − ηλ/N) per step.
-
-    ``theta_train`` is (N, N), (N·n_L, N·n_L) (then give ``N``, the number of training points) or
-    (N, N, n_L, n_L).  Returns ``inf`` when λ_max ≤ 0."""
-    K, N = _as_square(theta_train, N)
-    lam = float(np.linalg.eigvalsh(0.5 * (K + K.T))[-1])
-    return 2.0 * N / lam if lam > 0 else math.inf
-
-
-def _lambda_max_operator(arch: Architecture, params: Params, feats: _Features,
-                         last_layer_only: bool) -> float:
-    """λ_max of Θ(X, X) = J D² Jᵀ by Lanczos iterations on v ↦ JVP(D² · VJP(v)), never forming
-    Θ or J (for N·n_L too large for a dense kernel)."""
-    from scipy.sparse.linalg import LinearOperator, eigsh
-
-    N, nL = feats.output.shape
-    first = _first_trained_layer(arch, last_layer_only)
-    scales = [raw_step_scales(arch, l) for l in range(arch.depth)]
-
-    def matvec(v):
-        r = np.asarray(v, dtype=params.dtype).reshape(N, nL)
-        g = _vjp(arch, params, feats, r, last_layer_only)
-        for l in range(arch.depth):
-            if l < first:
-                g.weights[l] = np.zeros_like(params.weights[l])
-                g.biases[l] = np.zeros_like(params.biases[l])
-            else:
-                g.weights[l] *= params.dtype.type(scales[l][0])
-                g.biases[l] *= params.dtype.type(scales[l][1])
-        return _jvp(arch, params, feats, g, last_layer_only).astype(np.float64).ravel()
-
-    op = LinearOperator((N * nL, N * nL), matvec=matvec, dtype=np.float64)
-    lam = eigsh(op, k=1, which="LA", tol=1e-6, return_eigenvectors=False,
-                v0=np.ones(N * nL) / math.sqrt(N * nL))
-    return float(lam[0])
-
-
-def stable_lr_bound(arch: Architecture, params: Params, X, *, last_layer_only: bool = False) -> float:
-    """:func:`max_stable_lr` for the kernel of the parameters being trained at ``params``
-    (dense for small N·n_L, matrix-free Lanczos otherwise)."""
-    X = check_inputs(X, arch)
-    N = len(X)
-    if N * arch.n_out <= DENSE_STABILITY_LIMIT:
-        return max_stable_lr(tangent_kernel(arch, params, X, last_layer_only=last_layer_only), N)
-    lam = _lambda_max_operator(arch, params, _features(arch, params, X), last_layer_only)
-    return 2.0 * N / lam if lam > 0 else math.inf
-
-
-# ---------------------------------------------------------------------------------------------
-# snapshots and results
 @dataclass
 class Snapshot:
     """The state of a training run after ``step`` gradient-descent steps (NumPy copies).
@@ -385,42 +108,52 @@ class TrainingResult:
         """All warnings joined in one string, or ``None``."""
         return "; ".join(self.warnings) if self.warnings else None
 
-    def to_arrays(self, prefix: str = "final_") -> dict:
-        """The npz layout of ``ntk train`` (see :mod:`ntk_desktop.cli.train`); optional entries
-        only when present."""
-        out = {"steps": self.steps, "times": self.times, "loss": self.loss, "f_train": self.f_train}
-        for key in ("f_test", "ntk", "drift", "f_lin_train", "f_lin_test", "lin_loss",
-                    "lin_gap_train", "lin_gap_test"):
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = value
-        for l, (w, b) in enumerate(zip(self.params.weights, self.params.biases)):
-            out[f"{prefix}W{l}"] = w
-            out[f"{prefix}b{l}"] = b
-        out["status"] = np.array(self.status)
-        out["message"] = np.array(self.message)
-        out["lr"] = np.array(self.lr)
-        out["max_stable_lr"] = np.array(np.nan if self.max_stable_lr is None else self.max_stable_lr)
-        out["warnings"] = np.array(self.warnings, dtype=str) if self.warnings else np.zeros(0, dtype="<U1")
-        return out
+
+class Stepper(ABC):
+    """Steps of :func:`train_iter` taken elsewhere than the NumPy reference (compiled code, a
+    device), with the reference's stop tests: :meth:`forward` tests the loss before any step, and
+    a step whose tests fail is taken (or ends the run) by the reference, with its messages.
+
+    The stepper updates the run's parameter arrays, or keeps them elsewhere and copies them back
+    on :meth:`sync`; after a reference step changed those arrays :meth:`invalidate` is called."""
+
+    #: where the steps run, for a status line ("numba", "opencl")
+    where: str = ""
+    #: the most steps per :meth:`run` call (None: :data:`CHUNK_WORK` parameter updates)
+    max_chunk: Optional[int] = None
+
+    @abstractmethod
+    def forward(self, loss0: float, factor: float) -> tuple:
+        """(code, loss) at the current parameters: code 0 when the stop tests pass and
+        :meth:`step` may follow (``loss0`` ≤ 0: no growth test), :attr:`output` then holds f."""
+
+    @property
+    @abstractmethod
+    def output(self) -> np.ndarray:
+        """f on the training inputs from the last :meth:`forward` (a view: copy to keep)."""
+
+    @abstractmethod
+    def step(self) -> None:
+        """The step, after :meth:`forward` returned code 0."""
+
+    @abstractmethod
+    def run(self, n_steps: int, loss0: float, factor: float) -> tuple:
+        """Up to ``n_steps`` steps: (steps taken, code of the one not taken, or 0)."""
+
+    @abstractmethod
+    def sync(self) -> None:
+        """Bring the parameters into the run's host arrays (before a record or a reference step)."""
+
+    @abstractmethod
+    def invalidate(self) -> None:
+        """The run's host arrays were changed by a reference step."""
 
 
-def estimate_training(arch: Architecture, n_train: int, n_test: int, n_records: int, *,
-                      itemsize: int = 8, n_ntk: int = 0, linearized: bool = False) -> int:
-    """Rough peak bytes of a run: parameter copies, forward/backward features, the trajectory
-    and the NTK snapshots."""
-    P = arch.n_params
-    param_copies = 3 + (3 if linearized else 0)        # θ, ∂C/∂θ, forward scratch (+ θ0, Δθ, grad)
-    feats = (n_train + n_test) * (2 * sum(arch.widths[:-1]) + arch.n_out) * (2 if linearized else 1)
-    nL = arch.n_out
-    traj = n_records * (n_train + n_test) * nL * 8 * (2 if linearized else 1)
-    ntk = (n_records + 2) * n_ntk * n_ntk * nL * nL * 8
-    ntk_scratch = 4 * n_ntk * (sum(arch.widths) * nL) * itemsize if n_ntk else 0
-    return int(P * itemsize * param_copies + feats * itemsize + traj + ntk + ntk_scratch)
+#: builds the stepper of a run: (arch, params, X, Y in the parameters' dtype, lr, first trained
+#: layer) -> a :class:`Stepper`, or None for NumPy steps
+StepperFactory = Callable[[Architecture, Params, np.ndarray, np.ndarray, float, int], Optional[Stepper]]
 
 
-# ---------------------------------------------------------------------------------------------
-# the training loop
 def _rms_gap(a: np.ndarray, b: np.ndarray) -> float:
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     return math.sqrt(float(np.sum(d * d)) / len(d))
@@ -437,13 +170,149 @@ def _check_run_options(lr, steps, record_every, divergence_factor):
         raise NTKInputError(f"divergence factor must be a finite number > 1 (got {divergence_factor})")
 
 
+def _initial_params(arch: Architecture, params: Optional[Params], seed: int, dt) -> Params:
+    if params is None:
+        return init_params(arch, seed, dt)
+    if tuple(w.shape for w in params.weights) != tuple(
+            (arch.widths[l + 1], arch.widths[l]) for l in range(arch.depth)):
+        raise NTKInputError("parameters do not match the architecture's widths")
+    return params.copy().astype(dt)
+
+
+@dataclass
+class _Linearized:
+    """The linearized model: θ0, the frozen forward passes at θ0 and the step Δθ = θ − θ0."""
+
+    theta0: Params
+    fwd0: Forward
+    fwd0_test: Optional[Forward]
+    delta: Params
+
+
+@dataclass
+class _Evaluation:
+    """Outputs and losses at the current parameters, and the stop tests' verdict."""
+
+    f: np.ndarray
+    loss: float
+    fwd: Optional[Forward] = None            # None when a stepper computed f
+    f_lin: Optional[np.ndarray] = None
+    lin_loss: Optional[float] = None
+    status: str = "running"
+    message: str = ""
+
+
+class _Run:
+    """One run's inputs and state: the NumPy reference's evaluation, stop tests, step and records."""
+
+    def __init__(self, arch, X, Yd, Xt, Xn, params, lr, factor, first, linearized):
+        self.arch, self.X, self.Yd, self.Xt, self.Xn = arch, X, Yd, Xt, Xn
+        self.params, self.lr, self.factor, self.first = params, lr, factor, first
+        self.Y_dt = Yd.astype(params.dtype)
+        self.loss0: Optional[float] = None
+        self.lin_loss0: Optional[float] = None
+        self.ntk0: Optional[np.ndarray] = None
+        self.buffers: list = [None] * arch.depth    # outer-product scratch, one per layer
+        self.lin = None
+        if linearized:
+            theta0 = params.copy()
+            self.lin = _Linearized(theta0, forward(arch, theta0, X),
+                                   None if Xt is None else forward(arch, theta0, Xt),
+                                   Params([np.zeros_like(w) for w in params.weights],
+                                          [np.zeros_like(b) for b in params.biases]))
+
+    def _stop_test(self, ev: _Evaluation, k: int, loss: float, loss0: float, finite: bool, names: tuple) -> None:
+        """Divergence: a non-finite value, or a loss above ``factor`` × the initial one; ``names``:
+        (what is not finite, what exceeds, the initial value) for the message."""
+        where = f"diverged at step {k} (t={k * self.lr:g})"
+        if not finite:
+            ev.status, ev.message = "diverged", f"{where}: {names[0]} is not finite"
+        elif loss0 > 0 and loss > self.factor * loss0:
+            ev.status, ev.message = "diverged", (f"{where}: {names[1]} {loss:.3g} exceeds {self.factor:g} × "
+                                                 f"{names[2]} {loss0:.3g}")
+
+    def evaluate(self, k: int) -> _Evaluation:
+        """The reference's outputs, losses and divergence tests."""
+        fwd = forward(self.arch, self.params, self.X)
+        ev = _Evaluation(fwd.output, loss_value(fwd.output, self.Yd), fwd)
+        if self.loss0 is None:
+            self.loss0 = ev.loss
+        self._stop_test(ev, k, ev.loss, self.loss0, math.isfinite(ev.loss) and bool(np.all(np.isfinite(ev.f))),
+                        ("the loss", "loss", "the initial loss"))
+        lin = self.lin
+        if lin is not None:
+            ev.f_lin = lin.fwd0.output + jvp(self.arch, lin.theta0, lin.fwd0, lin.delta, self.first)
+            ev.lin_loss = loss_value(ev.f_lin, self.Yd)
+            if self.lin_loss0 is None:
+                self.lin_loss0 = ev.lin_loss
+            if ev.status == "running":
+                name = "the linearized model's loss"
+                self._stop_test(ev, k, ev.lin_loss, self.lin_loss0, math.isfinite(ev.lin_loss),
+                                (name, name, "its initial loss"))
+        return ev
+
+    def factors(self, ev: _Evaluation, k: int):
+        """The step's back-propagated factors (and the linearized model's), computed before the
+        state is recorded so that a non-finite step ends the run at step ``k``."""
+        gs = backprop(self.arch, self.params, ev.fwd, residual(ev.f, self.Y_dt), self.first)
+        ok = factors_finite(ev.fwd, gs)
+        lin_gs = None
+        if self.lin is not None:
+            lin_gs = backprop(self.arch, self.lin.theta0, self.lin.fwd0,
+                              residual(ev.f_lin.astype(self.params.dtype), self.Y_dt), self.first)
+            ok = ok and factors_finite(self.lin.fwd0, lin_gs)
+        if not ok:
+            ev.status, ev.message = "diverged", (f"diverged at step {k} (t={k * self.lr:g}): "
+                                                 "the gradient is not finite")
+        return gs, lin_gs
+
+    def descend(self, ev: _Evaluation, gs, lin_gs) -> None:
+        descend(self.arch, self.params, ev.fwd, gs, self.lr, self.buffers)
+        if lin_gs is not None:
+            descend(self.arch, self.lin.delta, self.lin.fwd0, lin_gs, self.lr, self.buffers)
+
+    def _ntk_record(self, snap: Snapshot) -> None:
+        if snap.status != "diverged":
+            ntk = np.array(empirical_ntk(self.arch, self.params, self.Xn), dtype=np.float64)
+            if self.ntk0 is None:
+                self.ntk0 = ntk
+            norm0 = float(np.linalg.norm(self.ntk0))
+            snap.ntk = ntk
+            snap.drift = float(np.linalg.norm(ntk - self.ntk0)) / norm0 if norm0 > 0 else 0.0
+        else:   # the NTK of a diverged state is meaningless (and may overflow)
+            M, nL = len(self.Xn), self.arch.n_out
+            snap.ntk = np.full((M, M) if nL == 1 else (M, M, nL, nL), np.nan)
+            snap.drift = math.nan
+
+    def snapshot(self, k: int, ev: _Evaluation, terminal: bool, with_test: bool, extra: dict) -> Snapshot:
+        """The record of step ``k``; ``extra``: the run's warnings and stability bound."""
+        snap = Snapshot(step=k, t=k * self.lr, loss=ev.loss, f_train=np.array(ev.f, dtype=np.float64),
+                        status=ev.status, message=ev.message, final=terminal, **extra)
+        if with_test:
+            snap.f_test = np.array(forward(self.arch, self.params, self.Xt).output, dtype=np.float64)
+        if self.Xn is not None:
+            self._ntk_record(snap)
+        lin = self.lin
+        if lin is not None:
+            snap.f_lin_train = np.array(ev.f_lin, dtype=np.float64)
+            snap.lin_loss = ev.lin_loss
+            snap.lin_gap_train = _rms_gap(snap.f_train, snap.f_lin_train)
+            if lin.fwd0_test is not None and with_test:
+                f_lin_test = lin.fwd0_test.output + jvp(self.arch, lin.theta0, lin.fwd0_test, lin.delta, self.first)
+                snap.f_lin_test = np.array(f_lin_test, dtype=np.float64)
+                snap.lin_gap_test = _rms_gap(snap.f_test, snap.f_lin_test)
+        if terminal:
+            snap.params = self.params.copy()
+        return snap
+
+
 def train_iter(arch: Architecture, X, Y, *, X_test=None, params: Optional[Params] = None,
                seed: int = 0, dtype="float64", lr: float = 1.0, steps: int = 200,
                record_every: int = 1, ntk_inputs=None, linearized: bool = False,
                train_last_layer_only: bool = False, divergence_factor: float = 1e6,
                check_stability: bool = True, progress: Progress = None,
                cancel: Cancel = None, test_when: Optional[Callable[[], bool]] = None,
-               backend: str = "numpy") -> Iterator[Snapshot]:
+               stepper: Optional[StepperFactory] = None) -> Iterator[Snapshot]:
     """Gradient descent on C = 1/(2N) Σ ||f(x_i) − y_i||², yielding :class:`Snapshot` objects.
 
     Parameters come from ``params`` (copied, cast to ``dtype``) or ``init_params(arch, seed,
@@ -465,16 +334,12 @@ def train_iter(arch: Architecture, X, Y, *, X_test=None, params: Optional[Params
     None — for a viewer that shows only the latest f on many test points, which can cost more
     than the steps between two records.
 
-    ``backend``: ``"numpy"`` (the reference: every step here) or ``"auto"``/``"numba"``: with
-    at most :data:`SMALL_BATCH` training points and no linearized model, every step runs in
-    :mod:`ntk_desktop.backends.numba_train` — the same step and stop tests, in place, in calls
-    that release the GIL (a step on few points is a few matrix–vector products that otherwise
-    make ~80 NumPy calls; next to a GUI thread each waits for the GIL).  A step whose tests
-    fail there is taken (or ends the run) here, with the reference's tests and messages.
-    Cancellation is then checked between compiled chunks of at most :data:`CHUNK_WORK`
-    parameter updates.  With ``check_stability`` the bound
-    :func:`stable_lr_bound` is computed at θ0 (in ``Snapshot.max_stable_lr``) and a warning is
-    added to ``Snapshot.warnings`` when ``lr`` exceeds it.
+    ``stepper``: a :data:`StepperFactory` (see :class:`Stepper`); None: every step here, in NumPy.
+    With a stepper, the steps between two records run in its chunks of at most ``max_chunk``
+    steps, and cancellation is checked between chunks.  With ``check_stability`` the bound
+    :func:`~ntk_desktop.core.stability.stable_lr_bound` is computed at θ0 (in
+    ``Snapshot.max_stable_lr``) and a warning is added to ``Snapshot.warnings`` when ``lr``
+    exceeds it.
     """
     X = check_inputs(X, arch, "inputs")
     Yd = check_targets(Y, len(X), arch.n_out)
@@ -482,82 +347,31 @@ def train_iter(arch: Architecture, X, Y, *, X_test=None, params: Optional[Params
     Xn = None if ntk_inputs is None else check_inputs(ntk_inputs, arch, "ntk inputs")
     _check_run_options(lr, steps, record_every, divergence_factor)
     lr, steps, record_every = float(lr), int(steps), int(record_every)
-    dt = check_dtype(dtype)
-    if params is None:
-        params = init_params(arch, seed, dt)
-    else:
-        if tuple(w.shape for w in params.weights) != tuple(
-                (arch.widths[l + 1], arch.widths[l]) for l in range(arch.depth)):
-            raise NTKInputError("parameters do not match the architecture's widths")
-        params = params.copy().astype(dt)
-    N = len(X)
-    Y_dt = Yd.astype(dt)
-    inv_n = dt.type(1.0 / N)
-    last_only = bool(train_last_layer_only)
-
-    warnings: list = []
-    bound = None
+    params = _initial_params(arch, params, seed, check_dtype(dtype))
+    first = first_trained_layer(arch, bool(train_last_layer_only))
+    extra = {"warnings": (), "max_stable_lr": None}
     if check_stability:
-        bound = stable_lr_bound(arch, params, X, last_layer_only=last_only)
+        bound = stable_lr_bound(arch, params, X, last_layer_only=bool(train_last_layer_only))
+        extra["max_stable_lr"] = bound
         if lr > bound:
-            warnings.append(f"learning rate {lr:g} exceeds the stability bound 2N/λ_max = {bound:.4g}; "
-                            "gradient descent is expected to diverge")
-
-    # frozen features at θ0 for the linearized model
-    lin = None
-    if linearized:
-        theta0 = params.copy()
-        feats0 = _features(arch, theta0, X)
-        feats0_test = None if Xt is None else _features(arch, theta0, Xt)
-        delta = Params([np.zeros_like(w) for w in params.weights], [np.zeros_like(b) for b in params.biases])
-        lin = (theta0, feats0, feats0_test, delta)
-
-    state = _RunState()
-    buffers: list = [None] * arch.depth    # outer-product scratch, one per layer
-    fast = _fast_stepper(backend, arch, params, X, Y_dt, lr, last_only, lin is not None)
-    sync = getattr(fast, "sync", None)              # a stepper whose parameters live elsewhere
-    invalidate = getattr(fast, "invalidate", None)
-    max_chunk = getattr(fast, "max_chunk", None) or max(1, int(CHUNK_WORK // max(1, arch.n_params)))
+            extra["warnings"] = (f"learning rate {lr:g} exceeds the stability bound 2N/λ_max = {bound:.4g}; "
+                                 "gradient descent is expected to diverge",)
+    run = _Run(arch, X, Yd, Xt, Xn, params, lr, divergence_factor, first, linearized)
+    fast = None if stepper is None else stepper(arch, params, X, run.Y_dt, lr, first)
+    max_chunk = (fast.max_chunk if fast is not None and fast.max_chunk
+                 else max(1, int(CHUNK_WORK // max(1, arch.n_params))))
+    loop = _Loop(run, fast, steps, progress, cancel)
     k = 0
     while True:
         with np.errstate(over="ignore", invalid="ignore"):
-            fast_step = False
-            if fast is not None:   # the compiled forward pass; any stop test failing → the path below
-                code, loss = fast.forward(state.loss0 if state.loss0 is not None else 0.0, divergence_factor)
-                fast_step = code == 0
-            if fast_step:
-                f, feats, f_lin, lin_loss, status, message = fast.output.copy(), None, None, None, "running", ""
-                if state.loss0 is None:
-                    state.loss0 = loss
-            else:
-                if sync is not None:   # the parameters on the host, where this path reads them
-                    sync()
-                f, feats, loss, f_lin, lin_loss, status, message = _evaluate(
-                    arch, params, X, Yd, lin, last_only, state, k, lr, divergence_factor)
-            if status == "running" and k > 0 and cancel is not None and cancel():
-                status, message = "cancelled", f"cancelled at step {k} (t={k * lr:g})"
-            if status == "running" and k == steps:
-                status, message = "ok", f"trained {steps} steps to t={steps * lr:g}"
-            gs = lin_gs = None
-            if status == "running" and not fast_step:
-                # the step's back-propagated factors (and the linearized model's), computed
-                # before the state is recorded so that a non-finite step ends the run here
-                gs = _backprop(arch, params, feats, (f - Y_dt) * inv_n, last_only)
-                ok = _factors_finite(feats, gs)
-                if lin is not None:
-                    lin_gs = _backprop(arch, lin[0], lin[1], (f_lin.astype(dt) - Y_dt) * inv_n, last_only)
-                    ok = ok and _factors_finite(lin[1], lin_gs)
-                if not ok:
-                    status, message = "diverged", f"diverged at step {k} (t={k * lr:g}): the gradient is not finite"
-            terminal = status != "running"
+            ev, fast_step, gs, lin_gs = loop.evaluate(k)
+            terminal = ev.status != "running"
             snap = None
             if terminal or k % record_every == 0:
-                if sync is not None and fast_step:
-                    sync()
+                if fast_step:
+                    fast.sync()
                 with_test = Xt is not None and (terminal or test_when is None or bool(test_when()))
-                snap = _snapshot(arch, params, k, lr, loss, f, f_lin, lin_loss, Xt if with_test else None, Xn,
-                                 lin, last_only,
-                                 state, status, message, terminal, tuple(warnings), bound)
+                snap = run.snapshot(k, ev, terminal, with_test, extra)
         if snap is not None:
             yield snap
         if terminal:
@@ -566,206 +380,71 @@ def train_iter(arch: Architecture, X, Y, *, X_test=None, params: Optional[Params
             if fast_step:
                 fast.step()
             else:
-                _descend(arch, params, feats, gs, lr, buffers)
-                if lin_gs is not None:
-                    _descend(arch, lin[3], lin[1], lin_gs, lr, buffers)
-                if invalidate is not None:   # the device's copy is one step behind
-                    invalidate()
-        k += 1
-        cancel = _report(progress, k, steps, cancel)
-        # the steps before the next record (or the last step), compiled, in chunks
-        while fast is not None and not (cancel is not None and cancel()):
-            n = min(steps - k, -k % record_every, max_chunk)
+                run.descend(ev, gs, lin_gs)
+                if fast is not None:   # the stepper's copy is one step behind
+                    fast.invalidate()
+        k = loop.advance(k + 1, record_every, max_chunk)
+
+
+class _Loop:
+    """The step-by-step part of :func:`train_iter`: where each step's state comes from (the
+    stepper, or the reference), cancellation and progress."""
+
+    def __init__(self, run: _Run, fast: Optional[Stepper], steps: int, progress: Progress, cancel: Cancel):
+        self.run, self.fast, self.steps, self.progress, self.cancel = run, fast, steps, progress, cancel
+
+    def evaluate(self, k: int):
+        """(evaluation, whether the stepper takes this step, the reference's step factors)."""
+        run, fast = self.run, self.fast
+        fast_step = False
+        if fast is not None:   # the stepper's forward pass; any stop test failing → the reference
+            code, loss = fast.forward(run.loss0 if run.loss0 is not None else 0.0, run.factor)
+            fast_step = code == 0
+        if fast_step:
+            ev = _Evaluation(fast.output.copy(), loss)
+            if run.loss0 is None:
+                run.loss0 = loss
+        else:
+            if fast is not None:   # the parameters on the host, where the reference reads them
+                fast.sync()
+            ev = run.evaluate(k)
+        if ev.status == "running" and k > 0 and self.cancelled():
+            ev.status, ev.message = "cancelled", f"cancelled at step {k} (t={k * run.lr:g})"
+        if ev.status == "running" and k == self.steps:
+            ev.status, ev.message = "ok", f"trained {self.steps} steps to t={self.steps * run.lr:g}"
+        gs = lin_gs = None
+        if ev.status == "running" and not fast_step:
+            gs, lin_gs = run.factors(ev, k)
+        return ev, fast_step, gs, lin_gs
+
+    def cancelled(self) -> bool:
+        return self.cancel is not None and bool(self.cancel())
+
+    def report(self, k: int) -> None:
+        """``progress(k, steps)``; a progress callback that raises Cancelled cancels the run."""
+        if self.progress is not None:
+            try:
+                self.progress(k, self.steps)
+            except Cancelled:
+                self.cancel = _always_cancel
+
+    def advance(self, k: int, record_every: int, max_chunk: int) -> int:
+        """After step ``k`` − 1: report it, then let the stepper take the steps before the next
+        record (or the last step) in chunks, checking cancellation between chunks; returns the
+        next step to evaluate."""
+        self.report(k)
+        fast = self.fast
+        while fast is not None and not self.cancelled():
+            n = min(self.steps - k, -k % record_every, max_chunk)
             if n <= 0:
                 break
-            done, code = fast.run(n, state.loss0, divergence_factor)
+            done, code = fast.run(n, self.run.loss0, self.run.factor)
             for _ in range(done):
                 k += 1
-                cancel = _report(progress, k, steps, cancel)
-            if code != 0:        # step k is taken, or the run stopped, by the NumPy path above
+                self.report(k)
+            if code != 0:        # step k is taken, or the run stopped, by the reference
                 break
-
-
-def _report(progress, k: int, steps: int, cancel):
-    """Call ``progress(k, steps)``; the cancel function to use from now on (a progress callback
-    that raises Cancelled cancels the run)."""
-    if progress is not None:
-        try:
-            progress(k, steps)
-        except Cancelled:
-            return _always_cancel
-    return cancel
-
-
-#: the most training points for which ``train_iter(backend="auto")`` uses compiled steps
-SMALL_BATCH = 32
-#: parameter updates per compiled call between records (bounds the time between cancellation
-#: checks to a few tens of milliseconds)
-CHUNK_WORK = 5e7
-BACKENDS = ("numpy", "auto", "numba", "opencl")
-
-
-def compiled_steps_apply(backend: str, n_points: int, linearized: bool) -> bool:
-    """Whether ``train_iter(backend=...)`` takes its steps compiled (few points, no linearized
-    model, a backend other than the NumPy reference and OpenCL)."""
-    if backend not in BACKENDS:
-        raise NTKInputError(f"unknown training backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    return backend in ("auto", "numba") and not linearized and n_points <= SMALL_BATCH
-
-
-def device_steps_apply(backend: str, n_points: int, linearized: bool) -> bool:
-    """Whether ``train_iter(backend=...)`` takes its steps on an OpenCL device: asked for by
-    name, or ``auto`` with more than SMALL_BATCH points when ``auto`` selects a GPU (no
-    linearized model in either case)."""
-    if backend not in BACKENDS:
-        raise NTKInputError(f"unknown training backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if linearized or backend in ("numpy", "numba"):
-        return False
-    if backend == "opencl":
-        return True
-    if n_points <= SMALL_BATCH:
-        return False
-    from ..backends import select
-
-    try:
-        return select("auto").primary.name == "opencl"
-    except NTKInputError:
-        return False
-
-
-class _TrainerStepper:
-    """A backend trainer (``gd_trainer``: parameters on the device) behind the stepper interface
-    of :func:`train_iter`: ``forward`` tests the loss before any step is taken, so a run stops at
-    the same step, with the same message, as the reference.  ``sync()`` brings the parameters
-    back to the host arrays (before a record or a NumPy step), ``invalidate()`` marks the device
-    copy stale (after a NumPy step)."""
-
-    #: steps per ``run`` call: one (each is a device call anyway), so that progress and
-    #: cancellation are checked every step
-    max_chunk = 1
-
-    def __init__(self, chain, arch, params, X, Y, lr, last_only):
-        self.trainer = chain.gd_trainer(arch, params, X, Y, last_layer_only=last_only)
-        self.lr = float(lr)
-        self.output = None
-        self._stale = False
-
-    def forward(self, loss0: float, factor: float):
-        if self._stale:
-            reload = getattr(self.trainer, "reload", None)
-            if reload is not None:
-                reload()
-            self._stale = False
-        loss, f = self.trainer.forward()
-        self.output = f
-        ok = math.isfinite(loss) and bool(np.all(np.isfinite(f))) and not (loss0 > 0 and loss > factor * loss0)
-        return (0 if ok else 1), float(loss)
-
-    def step(self) -> None:
-        self.trainer.descend(self.lr)
-
-    def run(self, n_steps: int, loss0: float, factor: float):
-        for i in range(int(n_steps)):
-            code, _ = self.forward(loss0, factor)
-            if code:
-                return i, code
-            self.step()
-        return int(n_steps), 0
-
-    def sync(self) -> None:
-        self.trainer.params()
-
-    def invalidate(self) -> None:
-        self._stale = True
-
-
-def _fast_stepper(backend, arch, params, X, Y, lr, last_only, linearized):
-    """The stepper for this run: a backend trainer on an OpenCL device, the compiled
-    small-batch stepper, or None (NumPy steps)."""
-    if device_steps_apply(backend, len(X), linearized):
-        from ..backends import select
-
-        chain = select("opencl" if backend == "opencl" else "auto")
-        return _TrainerStepper(chain, arch, params, X, Y, lr, last_only)
-    if not compiled_steps_apply(backend, len(X), linearized):
-        return None
-    try:
-        from ..backends.numba_train import small_batch_stepper
-    except Exception:                    # pragma: no cover - numba missing or broken
-        return None
-    return small_batch_stepper(arch, params, X, Y, lr, _first_trained_layer(arch, last_only))
-
-
-@dataclass
-class _RunState:
-    loss0: Optional[float] = None
-    lin_loss0: Optional[float] = None
-    ntk0: Optional[np.ndarray] = None
-
-
-def _evaluate(arch, params, X, Yd, lin, last_only, state: _RunState, k, lr, factor):
-    """Outputs and losses at the current parameters, and the divergence test."""
-    feats = _features(arch, params, X, need_derivs=not last_only)
-    f = feats.output
-    loss = loss_value(f, Yd)
-    if state.loss0 is None:
-        state.loss0 = loss
-    status, message = "running", ""
-    where = f"diverged at step {k} (t={k * lr:g})"
-    if not (math.isfinite(loss) and np.all(np.isfinite(f))):
-        status, message = "diverged", f"{where}: the loss is not finite"
-    elif state.loss0 > 0 and loss > factor * state.loss0:
-        status, message = "diverged", (f"{where}: loss {loss:.3g} exceeds {factor:g} × the initial "
-                                       f"loss {state.loss0:.3g}")
-    f_lin = lin_loss = None
-    if lin is not None:
-        theta0, feats0, _, delta = lin
-        f_lin = feats0.output + _jvp(arch, theta0, feats0, delta, last_only)
-        lin_loss = loss_value(f_lin, Yd)
-        if state.lin_loss0 is None:
-            state.lin_loss0 = lin_loss
-        if status == "running":
-            if not math.isfinite(lin_loss):
-                status, message = "diverged", f"{where}: the linearized model's loss is not finite"
-            elif state.lin_loss0 > 0 and lin_loss > factor * state.lin_loss0:
-                status, message = "diverged", (
-                    f"{where}: the linearized model's loss {lin_loss:.3g} exceeds {factor:g} × its "
-                    f"initial loss {state.lin_loss0:.3g}")
-    return f, feats, loss, f_lin, lin_loss, status, message
-
-
-def _snapshot(arch, params, k, lr, loss, f, f_lin, lin_loss, Xt, Xn, lin, last_only,
-              state: _RunState, status, message, terminal, warnings, bound) -> Snapshot:
-    snap = Snapshot(step=k, t=k * lr, loss=loss, f_train=np.array(f, dtype=np.float64),
-                    status=status, message=message, final=terminal, warnings=warnings,
-                    max_stable_lr=bound)
-    if Xt is not None:
-        snap.f_test = np.array(_features(arch, params, Xt, need_derivs=False).output, dtype=np.float64)
-    if Xn is not None:
-        if status != "diverged":
-            theta = np.array(empirical_ntk(arch, params, Xn), dtype=np.float64)
-            if state.ntk0 is None:
-                state.ntk0 = theta
-            norm0 = float(np.linalg.norm(state.ntk0))
-            snap.ntk = theta
-            snap.drift = float(np.linalg.norm(theta - state.ntk0)) / norm0 if norm0 > 0 else 0.0
-        else:   # the NTK of a diverged state is meaningless (and may overflow)
-            M = len(Xn)
-            shape = (M, M) if arch.n_out == 1 else (M, M, arch.n_out, arch.n_out)
-            snap.ntk = np.full(shape, np.nan)
-            snap.drift = math.nan
-    if lin is not None:
-        theta0, _, feats0_test, delta = lin
-        snap.f_lin_train = np.array(f_lin, dtype=np.float64)
-        snap.lin_loss = lin_loss
-        snap.lin_gap_train = _rms_gap(snap.f_train, snap.f_lin_train)
-        if feats0_test is not None and Xt is not None:
-            snap.f_lin_test = np.array(feats0_test.output + _jvp(arch, theta0, feats0_test, delta, last_only),
-                                       dtype=np.float64)
-            snap.lin_gap_test = _rms_gap(snap.f_test, snap.f_lin_test)
-    if terminal:
-        snap.params = params.copy()
-    return snap
+        return k
 
 
 def _always_cancel() -> bool:
@@ -786,6 +465,11 @@ def train(arch: Architecture, X, Y, *, progress: Progress = None, cancel: Cancel
     ``progress(done, total)`` is called after every step; ``cancel()`` is polled every step and
     a True answer ends the run with status "cancelled" and the trajectory so far."""
     snaps = list(train_iter(arch, X, Y, progress=progress, cancel=cancel, **kwargs))
+    return stack_snapshots(snaps, float(kwargs.get("lr", 1.0)))
+
+
+def stack_snapshots(snaps: list, lr: float) -> TrainingResult:
+    """The :class:`TrainingResult` of a run's snapshots (the last one final)."""
     last = snaps[-1]
     return TrainingResult(
         steps=np.array([s.step for s in snaps], dtype=np.int64),
@@ -803,7 +487,7 @@ def train(arch: Architecture, X, Y, *, progress: Progress = None, cancel: Cancel
         params=last.params,
         status=last.status,
         message=last.message,
-        lr=float(kwargs.get("lr", 1.0)),
+        lr=lr,
         max_stable_lr=last.max_stable_lr,
         warnings=list(last.warnings),
     )

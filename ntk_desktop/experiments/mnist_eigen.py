@@ -26,11 +26,11 @@ from typing import Iterator, Optional, Tuple
 import numpy as np
 
 from ..core.analytic import analytic_kernels
-from ..core.memory import check_budget, estimate_analytic
+from ..backends.training import plan_steps, train_iter
+from ..core.memory import check_budget, estimate_analytic, estimate_training
 from ..core.network import Architecture, apply, init_params
 from ..core.spectral import decompose, kernel_pca
-from ..core.training import (compiled_steps_apply, device_steps_apply, estimate_training, max_stable_lr,
-                             train_iter)
+from ..core.stability import max_stable_lr
 from ..data.mnist import N_PIXELS, SIDE, mnist_subset
 from ..errors import NTKInputError
 from . import leave_a_core_for_the_gui
@@ -235,13 +235,7 @@ def mnist_job(request: MnistRequest) -> Iterator[MnistSnapshot]:
     # where the steps run: an OpenCL GPU when "auto" selects one (or "opencl" is asked for),
     # compiled steps for a few digits, else the NumPy reference
     step_backend = req.backend
-    if device_steps_apply(step_backend, N, False):
-        where = "opencl steps"
-    elif compiled_steps_apply(step_backend, N, False):
-        where = "numba steps"
-    else:
-        where = "numpy steps"
-    snap = dataclasses.replace(snap, backend=where)
+    snap = dataclasses.replace(snap, backend=plan_steps(step_backend, N, False).label)
     yield current(0.03, f"initializing {n_nets} network(s)")
     archs = [req.architecture(w) for w in req.widths]
     runs, targets = [], []

@@ -25,10 +25,11 @@ process whose mean and 10/50/90 percentiles follow from Θ∞ and Σ (paper §5,
 
 The networks are float32 by default (``dtype``): a step on few points is bound by reading the
 weights, so float32 is 2–3× faster than float64 — what keeps a width-1000 network at 30
-frames a second on a two-core laptop (``bench/bench_training_panel.py``).  With the ``auto``
-backend (the default; any choice but ``numpy``) the steps run compiled and without the GIL
-(``train_iter(backend="auto")``, :mod:`ntk_desktop.backends.numba_train`), so the window's
-thread and the training thread do not wait for each other.
+frames a second on a two-core laptop (``bench/bench_training_panel.py``).  The chosen backend
+is passed through to :func:`ntk_desktop.backends.training.train_iter` (whose ``plan_steps`` names
+where the steps run, and why when it is not that backend); with ``auto`` (the default) and few
+points the steps run compiled and without the GIL (:mod:`ntk_desktop.backends.numba_train`), so
+the window's thread and the training thread do not wait for each other.
 
 Network ``(k, i)`` (width ``widths[k]``, initialization ``i``) starts from ``seed + i``, as the
 kernel panel's initializations do.  The first network that diverges stops the whole run: the
@@ -45,10 +46,11 @@ from typing import Iterator, Optional, Tuple
 import numpy as np
 
 from ..core.analytic import analytic_kernels
-from ..core.memory import check_budget, estimate_analytic
+from ..backends.training import plan_steps, train_iter
+from ..core.memory import check_budget, estimate_analytic, estimate_training
 from ..core.network import Architecture
 from ..core.predict import predict_gd
-from ..core.training import compiled_steps_apply, device_steps_apply, estimate_training, max_stable_lr, train_iter
+from ..core.stability import max_stable_lr
 from ..data.synthetic import circle_points, circle_slice, figure2_training_set, product_target
 from ..errors import NTKInputError
 from . import leave_a_core_for_the_gui
@@ -87,7 +89,7 @@ class TrainingRequest:
     beta: float = 0.1
     parametrization: str = "ntk"
     seed: int = 0
-    backend: str = "auto"          # "numpy": the reference steps; anything else: compiled steps
+    backend: str = "auto"          # where the steps run (backends.training.plan_steps)
     lr: float = 1.0
     steps: int = 1000
     record_every: int = 10
@@ -267,12 +269,6 @@ def memory_needed(request: TrainingRequest) -> int:
     return int(total)
 
 
-def _where(step_backend: str, n_points: int, linearized: bool) -> str:
-    if device_steps_apply(step_backend, n_points, linearized):
-        return "opencl"
-    return "numba" if compiled_steps_apply(step_backend, n_points, linearized) else "numpy"
-
-
 def training_job(request: TrainingRequest) -> Iterator[TrainingSnapshot]:
     """Yield :class:`TrainingSnapshot` s: the data and the infinite-width prediction first, then the
     interleaved training of every network (see the module docstring)."""
@@ -284,12 +280,13 @@ def training_job(request: TrainingRequest) -> Iterator[TrainingSnapshot]:
                  f"{', '.join(map(str, req.widths))}", req.memory_budget)
 
     X, y, train_angles = req.training_set()
-    step_backend = "numpy" if req.backend == "numpy" else "auto"
+    step_backend = req.backend
     _, X_circle, angles = circle_slice(req.n_angles)
     times = steps.astype(np.float64) * req.lr
     R, A, n_nets = len(times), req.n_angles, req.n_nets
 
-    # --- the infinite-width prediction for every recorded time (yielding between chunks)
+    # --- the infinite-width prediction for every recorded time (in chunks of times, before the first
+    #     yield: a cancellation takes effect once it returns)
     mean, pct, limit_loss, theta_xx = limit_prediction(req, X, y, X_circle, times)
     bound = max_stable_lr(theta_xx, len(X))
 
@@ -317,7 +314,7 @@ def training_job(request: TrainingRequest) -> Iterator[TrainingSnapshot]:
         lin_loss=None if lin_loss is None else _frozen(lin_loss), f_circle=_frozen(f_circle),
         f_lin_circle=None if f_lin is None else _frozen(f_lin), net_lr_bound=_frozen(net_bound),
         progress=0.0, status=f"infinite-width prediction ready; {lr_note}", message=lr_note,
-        backend=f"{_where(step_backend, len(X), req.linearized)} steps, {req.dtype}")
+        backend=f"{plan_steps(step_backend, len(X), req.linearized).label}, {req.dtype}")
     yield base
 
     def snapshot(progress, status, state="running", message=lr_note):

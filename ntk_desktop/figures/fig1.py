@@ -38,9 +38,9 @@ from typing import Optional
 import numpy as np
 
 from ..core.analytic import analytic_kernels
-from ..core.memory import estimate_empirical
+from ..core.memory import estimate_empirical, estimate_training
 from ..core.network import check_dtype
-from ..core.training import estimate_training, train
+from ..core.training import train
 from ..data.synthetic import circle_slice, gaussian_points, product_target
 from ._blas import blas_threads
 from .common import (LEVEL, LR, Check, FigureResult, Progress, Stages, architecture, budget_check, check_positive,

@@ -36,7 +36,8 @@ import numpy as np
 from ..core.analytic import analytic_kernels
 from ..core.network import apply, check_dtype
 from ..core.predict import estimate_predict, predict_gd
-from ..core.training import estimate_training, train_iter
+from ..core.memory import estimate_training
+from ..core.training import train_iter
 from ..data.synthetic import FIGURE2_SEED, circle_slice, figure2_training_set
 from ._blas import blas_threads
 from .common import (LEVEL, LR, Check, FigureResult, Progress, Stages, architecture, budget_check, check_positive,

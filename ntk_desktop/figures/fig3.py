@@ -34,7 +34,7 @@ Checks:
    correction for two trials), the last term being the largest
    gap between gradient descent with steps η, (1 − ηλ2)^{t/η}, and the flow e^{−λ2 t}.
 
-The learning rate is 1.0 unless it exceeds :func:`ntk_desktop.core.training.max_stable_lr` of
+The learning rate is 1.0 unless it exceeds :func:`ntk_desktop.core.stability.max_stable_lr` of
 Θ∞(X,X) (2N/λ_max); it is then 0.9 of that bound, and the report says so.
 """
 from __future__ import annotations
@@ -46,10 +46,11 @@ from typing import Optional
 import numpy as np
 
 from ..core.analytic import analytic_kernels
-from ..core.memory import estimate_analytic, estimate_empirical
+from ..core.memory import estimate_analytic, estimate_empirical, estimate_training
 from ..core.network import apply, check_dtype
 from ..core.spectral import decompose, kernel_pca
-from ..core.training import estimate_training, max_stable_lr, train
+from ..core.stability import max_stable_lr
+from ..core.training import train
 from ..data.mnist import mnist_subset
 from ._blas import blas_threads
 from .common import (LEVEL, LR, Check, FigureResult, Progress, Stages, architecture, budget_check, check_positive,

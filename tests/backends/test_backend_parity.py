@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 
 from ntk_desktop.backends.base import relative_error
-from ntk_desktop.core import analytic, empirical, network, training
+from ntk_desktop.core import analytic, empirical, network
 from ntk_desktop.core.network import init_params
 
-from backend_helpers import build, inputs
+from backend_helpers import build, inputs, slow_features, slow_gd_step, slow_ntk
 
 TOL = {"float64": 1e-11, "float32": 3e-5}
 TOL_ANALYTIC = {"float64": 1e-11, "float32": 1e-5}
@@ -76,33 +76,31 @@ def test_empirical_ntk(any_backend, act, case, dtype):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("case", ["odd-depth4", "cross-nL3", "N1-depth1", "beta0-cross"])
 def test_building_blocks(any_backend, case, dtype):
+    """forward, backward and ntk_from_features against the slow per-sample reference of
+    backend_helpers (loops over samples, explicit Jacobians), not the core's own functions."""
     arch, params, X1, X2 = make(case, "relu", dtype, seed=3)
-    p64 = params.astype(np.float64)
+    alphas, pres, output, ref_d = slow_features(arch, params, X1)
     fwd = any_backend.forward(arch, params, X1)
-    ref = network.forward(arch, p64, up(X1))
     assert len(fwd.alphas) == arch.depth and len(fwd.pre) == arch.depth - 1
-    for a, r in zip(fwd.alphas + fwd.pre + [fwd.output], ref.alphas + ref.pre + [ref.output]):
+    for a, r in zip(fwd.alphas + fwd.pre + [fwd.output], alphas + pres + [output]):
         assert a.dtype == np.dtype(dtype) and a.shape == r.shape
         assert relative_error(a, r) <= TOL[dtype]
     deltas = any_backend.backward(arch, params, fwd)
-    ref_d = network.backward(arch, p64, ref)
     assert len(deltas) == arch.depth
     for d, r in zip(deltas, ref_d):
         assert d.shape == r.shape
         assert relative_error(d, r) <= TOL[dtype]
     # the Gram/Hadamard combination on its own, from the reference's features
-    cast = [np.asarray(a, dtype=dtype) for a in ref.alphas]
+    cast = [np.asarray(a, dtype=dtype) for a in alphas]
     cast_d = [np.asarray(d, dtype=dtype) for d in ref_d]
     theta = any_backend.ntk_from_features(arch, cast, cast_d)
-    want = empirical.ntk_from_features(arch, ref.alphas, ref_d)
+    want = slow_ntk(arch, alphas, ref_d, alphas, ref_d)
     assert theta.shape == want.shape and relative_error(theta, want) <= TOL[dtype]
     if X2 is not None:
-        f2 = network.forward(arch, p64, up(X2))
-        d2 = network.backward(arch, p64, f2)
-        theta = any_backend.ntk_from_features(arch, cast, cast_d, [np.asarray(a, dtype=dtype) for a in f2.alphas],
+        alphas2, _, _, d2 = slow_features(arch, params, X2)
+        theta = any_backend.ntk_from_features(arch, cast, cast_d, [np.asarray(a, dtype=dtype) for a in alphas2],
                                               [np.asarray(d, dtype=dtype) for d in d2])
-        want = empirical.ntk_from_features(arch, ref.alphas, ref_d, f2.alphas, d2)
-        assert relative_error(theta, want) <= TOL[dtype]
+        assert relative_error(theta, slow_ntk(arch, alphas, ref_d, alphas2, d2)) <= TOL[dtype]
 
 
 ANALYTIC_CASES = [(a, c) for a in ("relu", "erf") for c in CASES] + \
@@ -127,7 +125,8 @@ def test_analytic_kernels(any_backend, act, case, dtype):
                                            ("ntk", 0.2, True)])
 @pytest.mark.parametrize("act,nL", [("relu", 1), ("tanh", 2)])
 def test_gd_step(any_backend, act, nL, par, beta, last, dtype):
-    """A few steps of the backend's trainer against core.training.gd_step, step by step."""
+    """A few steps of the backend's trainer against the explicit-Jacobian step of
+    backend_helpers.slow_gd_step, step by step."""
     arch = build(6, 3, 9, nL, act, par, beta)
     rng = np.random.default_rng(7)
     X = rng.standard_normal((11, 6)).astype(dtype)
@@ -143,7 +142,7 @@ def test_gd_step(any_backend, act, nL, par, beta, last, dtype):
         loss, out = trainer.step(lr)
         assert out.shape == (11, nL) and relative_error(out, f_ref) <= TOL[dtype]
         assert abs(loss - loss_ref) <= TOL[dtype] * max(1.0, loss_ref)
-        ref = training.gd_step(arch, ref, up(X), up(Y), lr, last_layer_only=last)
+        ref = slow_gd_step(arch, ref, up(X), up(Y), lr, last_layer_only=last)
     got = trainer.params()
     assert got is mine  # the caller's parameters, updated in place
     for a, r in zip(got.weights + got.biases, ref.weights + ref.biases):
@@ -160,10 +159,10 @@ def test_gd_step_single(any_backend):
     X, Y = rng.standard_normal((6, 4)), rng.standard_normal(6)
     params = init_params(arch, 0)
     before = network.apply(arch, params, X)
-    want = training.gd_step(arch, params, X, Y, 0.5)
+    want = slow_gd_step(arch, params, X, Y, 0.5)
     res = any_backend.gd_step(arch, params, X, Y, 0.5)
     assert res.params is params
     assert relative_error(res.output, before) <= 1e-12
-    assert res.loss == pytest.approx(training.loss_value(before, Y[:, None]), rel=1e-12)
+    assert res.loss == pytest.approx(0.5 * np.sum((before[:, 0] - Y) ** 2) / len(Y), rel=1e-12)
     for a, r in zip(params.weights + params.biases, want.weights + want.biases):
         assert relative_error(a, r) <= 1e-12

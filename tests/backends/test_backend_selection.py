@@ -310,7 +310,7 @@ def test_cli_kernel_uses_the_backend(tmp_path, backend, capsys):
             ntk = z["ntk"]
         arch = build(3, 3, 7, act="relu", par="ntk", beta=0.1)
         ref = (empirical.empirical_ntk(arch, init_params(arch, 0), X) if kind == "empirical"
-               else analytic.analytic_ntk(arch, X))
+               else analytic.analytic_kernels(arch, X).ntk)
         assert relative_error(ntk, ref) <= 1e-12
 
 
@@ -331,7 +331,7 @@ def test_a_device_error_mid_operation_falls_back_with_the_reason(monkeypatch):
         calls.append(n)
         return cl.Buffer(self.dev.context, cl.mem_flags.READ_WRITE, size=0)  # INVALID_BUFFER_SIZE
 
-    monkeypatch.setattr(OpenCLBackend, "_alloc", refused)
+    monkeypatch.setattr(OpenCLBackend, "alloc", refused)
     progress = []
     theta = chain.empirical_ntk(arch, p.astype(np.float32), X, progress=lambda d, t: progress.append((d, t)))
     assert calls, "the OpenCL path did not run"
@@ -352,7 +352,7 @@ def test_the_cli_says_why_an_operation_left_the_device(monkeypatch, tmp_path, ca
     from ntk_desktop import cli
     from ntk_desktop.backends.opencl import OpenCLBackend
 
-    monkeypatch.setattr(OpenCLBackend, "_alloc",
+    monkeypatch.setattr(OpenCLBackend, "alloc",
                         lambda self, n, dt: cl.Buffer(self.dev.context, cl.mem_flags.READ_WRITE, size=0))
     np.save(tmp_path / "X.npy", inputs(np.random.default_rng(0), 6, 3))
     code = cli.main(["kernel", "--kind", "empirical", "--inputs", str(tmp_path / "X.npy"), "--width", "8",

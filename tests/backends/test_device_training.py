@@ -6,12 +6,16 @@ outputs, test outputs, NTK drift, the final parameters, and where and why a run 
 to 1e-10 (the products are summed in another order); float32 to 1e-4.  Runs on PoCL's CPU device
 here, on the GPU with ``NTK_TEST_OPENCL_DEVICE=gpu``.
 """
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from ntk_desktop import backends
-from ntk_desktop.core import training
+from ntk_desktop.backends import training
+from ntk_desktop.core.derivatives import loss_value
 from ntk_desktop.core.network import Architecture, apply, init_params
+from ntk_desktop.errors import NTKInputError
 
 from backend_helpers import inputs
 
@@ -100,25 +104,29 @@ def test_a_host_step_reaches_the_device(opencl_selected):
     arch = Architecture.build(3, depth=2, width=6)
     X, Y = inputs(rng, 34, 3), rng.standard_normal((34, 1))
     params = init_params(arch, 0)
-    stepper = training._fast_stepper("opencl", arch, params, X, Y, 0.1, False, False)
+    stepper = training.stepper_factory("opencl", len(X), False)(arch, params, X, Y, 0.1, 0)
     code, loss = stepper.forward(0.0, 1e6)
-    assert code == 0 and abs(loss - training.loss_value(apply(arch, params, X), Y)) <= 1e-12
+    assert code == 0 and abs(loss - loss_value(apply(arch, params, X), Y)) <= 1e-12
     params.weights[-1][...] = 0.0          # what a NumPy step would do to the host copy
     stepper.invalidate()
     code, loss = stepper.forward(0.0, 1e6)
-    assert abs(loss - training.loss_value(apply(arch, params, X), Y)) <= 1e-12
+    assert abs(loss - loss_value(apply(arch, params, X), Y)) <= 1e-12
 
 
-def test_where_the_steps_run():
-    assert not training.device_steps_apply("numpy", 1000, False)
-    assert not training.device_steps_apply("numba", 1000, False)
-    assert training.device_steps_apply("opencl", 4, False)
-    assert not training.device_steps_apply("opencl", 100, True)      # the linearized model: NumPy
-    assert not training.device_steps_apply("auto", training.SMALL_BATCH, False)
-    gpu = backends.select("auto").primary.name == "opencl"
-    assert training.device_steps_apply("auto", training.SMALL_BATCH + 1, False) == gpu
-    with pytest.raises(training.NTKInputError):
-        training.device_steps_apply("cuda", 10, False)
+def test_where_the_steps_run(monkeypatch):
+    plan = training.plan_steps
+    assert plan("numpy", 1000, False).where == "numpy"
+    assert plan("numba", 1000, False).where == "numpy"
+    assert plan("opencl", 4, False).where == "opencl"
+    assert plan("opencl", 100, True).where == "numpy"      # the linearized model: NumPy
+    assert plan("auto", training.SMALL_BATCH, False).where != "opencl"
+    # auto with more points: on the device exactly when auto selects an OpenCL device
+    for primary, where in (("opencl", "opencl"), ("numba", "numpy"), ("numpy", "numpy")):
+        chain = SimpleNamespace(primary=SimpleNamespace(name=primary))
+        monkeypatch.setattr(backends, "select", lambda name=None, device=None, c=chain: c)
+        assert plan("auto", training.SMALL_BATCH + 1, False) == training.StepPlan(where)
+    with pytest.raises(NTKInputError):
+        plan("cuda", 10, False)
 
 
 def test_the_mnist_job_trains_on_the_device_it_names(opencl_selected):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ntk_desktop.backends.base import BackendUnsupported, relative_error
-from ntk_desktop.core import analytic, empirical, network, training
+from ntk_desktop.core import analytic, derivatives, empirical, network
 from ntk_desktop.core.network import init_params
 
 from backend_helpers import build, inputs
@@ -75,9 +75,9 @@ def test_every_tile_configuration_matches_the_reference(tiled, name, i, dtype):
         assert relative_error(got, want) <= TOL_ANALYTIC[dtype]
     # one GD step: its loss and the updated parameters
     Y = np.random.default_rng(5).standard_normal((len(X1), arch.n_out)).astype(dtype)
-    loss_ref = training.loss_value(network.apply(arch, p64, _up(X1)), _up(Y))
+    loss_ref = derivatives.loss_value(network.apply(arch, p64, _up(X1)), _up(Y))
     step = be.gd_step(arch, params.copy(), X1, Y, 0.5)
-    want = training.gd_step(arch, p64, _up(X1), _up(Y), 0.5)
+    want = derivatives.gd_step(arch, p64, _up(X1), _up(Y), 0.5)
     assert abs(step.loss - loss_ref) <= TOL[dtype] * max(1.0, loss_ref)
     for got, ref in zip(step.params.weights + step.params.biases, want.weights + want.biases):
         assert relative_error(got, ref) <= TOL_GD[dtype]

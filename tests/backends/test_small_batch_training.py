@@ -8,9 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ntk_desktop.backends import training as BT
+from ntk_desktop.backends.training import train, train_iter
 from ntk_desktop.core import training as T
 from ntk_desktop.core.network import Architecture, init_params
-from ntk_desktop.core.training import train, train_iter
 from ntk_desktop.errors import NTKInputError
 
 RNG = np.random.default_rng(7)
@@ -37,7 +38,7 @@ SHAPES = [
     (3, (7, 5), 2, 5),
     (2, (13, 9, 6), 1, 4),
     (4, (33,), 3, 7),
-    (5, (16, 16), 1, T.SMALL_BATCH),
+    (5, (16, 16), 1, BT.SMALL_BATCH),
 ]
 
 
@@ -49,7 +50,7 @@ def test_float64_steps_match_the_reference(shape, parametrization, monkeypatch):
     lr = 0.5 if parametrization == "ntk" else 0.02
     kw = dict(lr=lr, steps=23, record_every=5, X_test=X[:2] + 0.1, ntk_inputs=X)
     ref, p_ref = final_params(arch, X, Y, "numpy", **kw)
-    monkeypatch.setattr(T, "_descend", None)          # every step compiled: the NumPy step is never used
+    monkeypatch.setattr(T, "descend", None)          # every step compiled: the NumPy step is never used
     got, p_got = final_params(arch, X, Y, "auto", **kw)
     assert [s.step for s in got] == [s.step for s in ref] == [0, 5, 10, 15, 20, 23]
     assert got[-1].status == ref[-1].status == "ok"
@@ -131,12 +132,12 @@ def test_a_step_whose_back_propagation_could_overflow_is_left_to_the_reference(m
         self._big = 1e-30
     monkeypatch.setattr(nt.SmallBatchStepper, "__init__", tiny_bound)
     calls = []
-    real_descend = T._descend
+    real_descend = T.descend
 
     def counting(*a, **kw):
         calls.append(1)
         return real_descend(*a, **kw)
-    monkeypatch.setattr(T, "_descend", counting)
+    monkeypatch.setattr(T, "descend", counting)
     kw = dict(lr=0.5, steps=12, record_every=5)
     ref, p_ref = final_params(arch, X, Y, "numpy", **kw)
     n_ref = len(calls)
@@ -164,12 +165,20 @@ def test_progress_every_step_and_cancellation_between_chunks(monkeypatch):
 
 
 def test_when_the_compiled_steps_apply():
-    arch, X, Y = problem(2, (8,), 1, T.SMALL_BATCH + 1, nonlinearity="relu", beta=0.1)
+    arch, X, Y = problem(2, (8,), 1, BT.SMALL_BATCH + 1, nonlinearity="relu", beta=0.1)
     p = init_params(arch, 0, np.float64)
-    assert T._fast_stepper("auto", arch, p, X, Y, 0.1, False, False) is None          # too many points
-    assert T._fast_stepper("auto", arch, p, X[:4], Y[:4], 0.1, False, True) is None   # linearized
-    assert T._fast_stepper("numpy", arch, p, X[:4], Y[:4], 0.1, False, False) is None
-    assert T._fast_stepper("numba", arch, p, X[:4], Y[:4], 0.1, False, False) is not None
+    assert BT.stepper_factory("auto", len(X), False) is None or BT.plan_steps("auto", len(X), False).where == "opencl"
+    assert BT.stepper_factory("auto", 4, True) is None                                  # linearized
+    assert BT.stepper_factory("numpy", 4, False) is None
+    stepper = BT.stepper_factory("numba", 4, False)(arch, p, X[:4], Y[:4], 0.1, 0)
+    assert stepper is not None and stepper.where == "numba"
+    # the choice is kept, or the caller learns why not
+    assert BT.plan_steps("numba", 4, False).label == "numba steps"
+    assert BT.plan_steps("numba", len(X), False).label == (
+        f"numpy steps (not numba: compiled steps take at most {BT.SMALL_BATCH} points)")
+    assert BT.plan_steps("opencl", 4, True).label == (
+        "numpy steps (not opencl: the linearized model trains on numpy)")
+    assert BT.plan_steps("numpy", 4, False).label == "numpy steps"
     with pytest.raises(NTKInputError, match="training backend"):
         list(train_iter(arch, X, Y, backend="cuda", steps=2))
 

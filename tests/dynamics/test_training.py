@@ -1,20 +1,22 @@
 """Gradient descent of finite networks: gradients, steps, linearization, divergence, wide limit.
 
 Reference values come from finite differences, hand-written updates, dense Jacobians
-(``network.jacobian``) and explicit kernel recursions — never from the training code itself.
+(``naive.jacobian``) and explicit kernel recursions — never from the training code itself.
 """
 import math
 
 import numpy as np
 import pytest
 
-from ntk_desktop.core import training
+from ntk_desktop.core import stability
 from ntk_desktop.core.analytic import analytic_kernels
+from naive import jacobian
+from ntk_desktop.core.derivatives import gd_step, loss_value, residual, vjp
 from ntk_desktop.core.empirical import empirical_ntk
-from ntk_desktop.core.network import Architecture, apply, init_params, jacobian
+from ntk_desktop.core.network import Architecture, apply, check_targets, forward, init_params
 from ntk_desktop.core.predict import kernel_gd
-from ntk_desktop.core.training import (Snapshot, gd_step, loss_gradient, max_stable_lr, stable_lr_bound,
-                                       train, train_iter)
+from ntk_desktop.core.stability import max_stable_lr, stable_lr_bound
+from ntk_desktop.core.training import Snapshot, train, train_iter
 from ntk_desktop.errors import Cancelled, NTKInputError
 
 
@@ -67,6 +69,13 @@ def fd_gradient(arch, params, X, Y, h=1e-6):
                 g[idx] = (up - down) / (2 * h)
             grads.append(g)
     return grads   # W0, b0, W1, b1, ...
+
+
+def loss_gradient(arch, params, X, Y):
+    """(C, ∂C/∂θ_raw): the library's forward pass and the VJP of its residual (f − y)/N."""
+    fwd = forward(arch, params, X)
+    Yd = check_targets(Y, len(X), arch.n_out)
+    return loss_value(fwd.output, Yd), vjp(arch, params, fwd, residual(fwd.output, Yd))
 
 
 @pytest.mark.parametrize("parametrization", ["ntk", "standard"])
@@ -285,7 +294,7 @@ def test_matrix_free_stability_bound_matches_dense(monkeypatch):
     X, _ = circle(9)
     params = init_params(arch, 1)
     dense = stable_lr_bound(arch, params, X)
-    monkeypatch.setattr(training, "DENSE_STABILITY_LIMIT", 0)
+    monkeypatch.setattr(stability, "DENSE_STABILITY_LIMIT", 0)
     assert stable_lr_bound(arch, params, X) == pytest.approx(dense, rel=1e-6)
     assert stable_lr_bound(arch, params, X, last_layer_only=True) > dense
 

@@ -7,7 +7,8 @@ import pytest
 from ntk_desktop.core.analytic import analytic_kernels
 from ntk_desktop.core.network import Architecture
 from ntk_desktop.core.predict import predict_gd
-from ntk_desktop.core.training import max_stable_lr, train
+from ntk_desktop.core.stability import max_stable_lr
+from ntk_desktop.core.training import train
 from ntk_desktop.data.synthetic import circle_slice, figure2_training_set
 from ntk_desktop.errors import MemoryBudgetError, NTKInputError
 from ntk_desktop.experiments import training_runs as tr

@@ -61,8 +61,12 @@ def test_depth_one_is_sigma_one(rng):
 def test_symmetric_and_psd(nl, circle_points):
     X = circle_points(24)
     k = analytic_kernels(arch(4, nl), X)
-    for K in (k.ntk, k.nngp):
-        np.testing.assert_array_equal(K, K.T)
+    # symmetry of the kernel function, through the cross path (nothing mirrored there):
+    # Θ(X_a, X_b) = Θ(X_b, X_a)ᵀ
+    ab = analytic_kernels(arch(4, nl), X[:9], X[9:])
+    ba = analytic_kernels(arch(4, nl), X[9:], X[:9])
+    for K, Kab, Kba in ((k.ntk, ab.ntk, ba.ntk), (k.nngp, ab.nngp, ba.nngp)):
+        np.testing.assert_allclose(Kab, Kba.T, rtol=1e-12, atol=1e-14)
         assert np.linalg.eigvalsh(K).min() > -1e-12 * np.abs(K).max()
 
 

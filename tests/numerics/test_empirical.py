@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from naive import fd_jacobian, jacobian_ntk
+from naive import fd_jacobian, jacobian, jacobian_ntk
 from ntk_desktop.core.empirical import empirical_ntk, mc_empirical_ntk
-from ntk_desktop.core.network import Architecture, init_params, jacobian
+from ntk_desktop.core.network import Architecture, init_params
 
 
 @pytest.mark.parametrize("parametrization", ["ntk", "standard"])

@@ -2,9 +2,8 @@
 import numpy as np
 import pytest
 
-from naive import fd_jacobian, naive_forward
-from ntk_desktop.core.network import (Architecture, apply, init_params, jacobian, load_params,
-                                      save_params)
+from naive import fd_jacobian, jacobian, naive_forward
+from ntk_desktop.core.network import Architecture, apply, init_params, load_params, save_params
 from ntk_desktop.errors import NTKInputError
 
 
@@ -32,12 +31,22 @@ def test_forward_matches_naive_loops(rng):
     np.testing.assert_allclose(apply(arch, p, X), ref, rtol=1e-12)
 
 
-def test_both_parametrizations_compute_the_same_function(rng):
+def test_the_standard_parametrization_is_the_same_function_in_its_own_units(rng):
+    """Remark 1: the standard network a = W_std α + b_std with W_std = W/√n_l, b_std = β b,
+    evaluated sample by sample in those units, is the function the raw parameters give."""
     X = rng.standard_normal((5, 2))
-    a = Architecture.build(2, depth=3, width=8, parametrization="ntk")
-    b = Architecture.build(2, depth=3, width=8, parametrization="standard")
-    p = init_params(a, seed=9)
-    np.testing.assert_array_equal(apply(a, p, X), apply(b, p, X))
+    b = Architecture.build(2, depth=3, width=8, parametrization="standard", beta=0.3)
+    p = init_params(b, seed=9)
+    W_std = [w / np.sqrt(w.shape[1]) for w in p.weights]
+    b_std = [0.3 * v for v in p.biases]
+    want = []
+    for x in X:
+        h = x
+        for l in range(b.depth):
+            a = np.array([np.dot(row, h) for row in W_std[l]]) + b_std[l]
+            h = a if l == b.depth - 1 else b.nonlinearity(a)
+        want.append(h)
+    np.testing.assert_allclose(apply(b, p, X), np.array(want), rtol=1e-13, atol=1e-15)
 
 
 def test_init_is_reproducible_and_standard_normal():

@@ -47,15 +47,15 @@ def _dblquad(f, s11, s22, s12):
 def test_closed_forms_against_adaptive_integration(case):
     name, s11, s22, s12 = case
     nl = get_nonlinearity(name)
-    e_ss, e_dd = nl.expectations(np.array(s11), np.array(s22), np.array(s12), method="closed")
+    e_ss, sigma_dot = nl.expectations(np.array(s11), np.array(s22), np.array(s12), method="closed")
     fn = {"relu": lambda x: max(x, 0.0), "erf": math.erf}[name]
     assert float(e_ss) == pytest.approx(_dblquad(lambda u, v: fn(u) * fn(v), s11, s22, s12), rel=1e-7)
     if name == "erf":
         d = lambda x: 2 / math.sqrt(math.pi) * math.exp(-x * x)  # noqa: E731
-        assert float(e_dd) == pytest.approx(_dblquad(lambda u, v: d(u) * d(v), s11, s22, s12), rel=1e-7)
+        assert float(sigma_dot) == pytest.approx(_dblquad(lambda u, v: d(u) * d(v), s11, s22, s12), rel=1e-7)
     else:  # P(u > 0, v > 0) = 1/4 + arcsin(ρ)/(2π)
         rho = s12 / math.sqrt(s11 * s22)
-        assert float(e_dd) == pytest.approx(0.25 + math.asin(rho) / (2 * math.pi), rel=1e-13)
+        assert float(sigma_dot) == pytest.approx(0.25 + math.asin(rho) / (2 * math.pi), rel=1e-13)
 
 
 @pytest.mark.parametrize("name", ["tanh", "sigmoid", "softplus", "gelu"])
@@ -79,9 +79,9 @@ def test_smooth_nonlinearities_converged_and_match_adaptive(name):
 
 def test_degenerate_variance_is_finite():
     nl = get_nonlinearity("tanh")
-    e_ss, e_dd = gaussian_expectations(nl, np.array([0.0]), np.array([1.0]), np.array([0.0]))
-    assert np.isfinite(e_ss).all() and np.isfinite(e_dd).all()
+    e_ss, sigma_dot = gaussian_expectations(nl, np.array([0.0]), np.array([1.0]), np.array([0.0]))
+    assert np.isfinite(e_ss).all() and np.isfinite(sigma_dot).all()
     assert e_ss[0] == pytest.approx(0.0, abs=1e-15)          # σ(0)·E[tanh(v)] = 0
     # E[σ'(0) σ'(v)] = E[1 - tanh(v)^2] with v ~ N(0, 1)
     ref = integrate.quad(lambda v: (1 - math.tanh(v) ** 2) * math.exp(-v * v / 2) / math.sqrt(2 * math.pi), -12, 12)[0]
-    assert e_dd[0] == pytest.approx(ref, rel=1e-9)
+    assert sigma_dot[0] == pytest.approx(ref, rel=1e-9)

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..._resources import kernel_source
+from ...core.activations import ACT_IDS, CLOSED_FORMS
 from ..base import BackendUnsupported
+from .signatures import bind, signatures
 
 SOURCES = ("ntk_common", "ntk_empirical", "ntk_analytic")
 KERNELS = ("gemm_plain", "forward_layer", "backward_layer", "ntk_layer1", "ntk_gram_split", "ntk_combine_split",
@@ -29,9 +31,9 @@ KERNELS = ("gemm_plain", "forward_layer", "backward_layer", "ntk_layer1", "ntk_g
            "bias_update")
 ANALYTIC_KERNELS = ("analytic_tile",)
 
-ACT_IDS = {"identity": 0, "relu": 1, "leaky_relu": 2, "erf": 3, "tanh": 4, "sigmoid": 5,
-           "softplus": 6, "gelu": 7}
-CLOSED_FORM_ACTS = ("identity", "relu", "leaky_relu", "erf")
+#: the nonlinearity ids as build options (-DACT_RELU=1, ...), from core.activations.ACT_IDS: the
+#: kernels have no copy of them
+ACT_DEFINES = tuple(f"-DACT_{name.upper()}={i}" for name, i in ACT_IDS.items())
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,8 @@ class ProgramCache:
         self._programs: dict = {}
         self._failures: dict = {}
         self._lock = threading.RLock()
+        #: the kernels' argument tables (:mod:`.signatures`)
+        self.signatures = signatures(SOURCES)
 
     @property
     def tiles(self) -> TileConfig:
@@ -221,7 +225,7 @@ class ProgramCache:
         dt = np.dtype(dtype)
         real = "double" if dt == np.float64 else "float"
         return tuple([f"-DREAL={real}", f"-DREAL_IS_DOUBLE={int(dt == np.float64)}",
-                      f"-DACT={ACT_IDS[act]}"] + (tiles or self.tiles).options())
+                      f"-DACT={ACT_IDS[act]}", *ACT_DEFINES] + (tiles or self.tiles).options())
 
     def get(self, dtype, act: str) -> Program:
         """The compute program for ``dtype`` and nonlinearity ``act`` (built on first use)."""
@@ -298,10 +302,10 @@ class ProgramCache:
         for b in bufs:
             cl.enqueue_fill_buffer(queue, b, np.float32(0), 0, big * 4)
         total, rates = 0.0, []
-        i32, i64, f32 = np.int32, np.int64, np.float32
         for M, N, K in self.tune_shapes:
-            kernel.set_args(bufs[0], i64(0), i32(K), i32(0), bufs[1], i64(0), i32(K), i32(0),
-                            bufs[2], i64(0), i32(N), i32(M), i32(N), i32(K), f32(1), f32(0), i32(0))
+            kernel.set_args(*bind(self.signatures, "gemm_plain", np.float32, dict(
+                A=bufs[0], offA=0, lda=K, transA=0, B=bufs[1], offB=0, ldb=K, transB=0, C=bufs[2], offC=0, ldc=N,
+                M=M, N=N, K=K, alpha=1, shift=0, accumulate=0)))
             best = float("inf")
             for r in range(repeats + 1):  # the first run warms up
                 queue.finish()
@@ -319,7 +323,7 @@ class ProgramCache:
     def _build(self, opts: tuple, act: str) -> Program:
         import pyopencl as cl
 
-        names = KERNELS + (ANALYTIC_KERNELS if act in CLOSED_FORM_ACTS else ())
+        names = KERNELS + (ANALYTIC_KERNELS if act in CLOSED_FORMS else ())
         try:
             source = "\n".join(kernel_source(name) for name in SOURCES)
             prg = cl.Program(self.dev.context, source).build(options=list(opts))
