@@ -17,6 +17,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..errors import NTKInputError
+from .quadrature import correlation, gaussian_expectations
 
 
 def _special():
@@ -69,26 +70,11 @@ class Nonlinearity:
             return self.closed_form(s11, s22, s12)
         if method == "closed":
             raise NTKInputError(f"nonlinearity {self.label} has no closed-form kernel")
-        from .quadrature import gaussian_expectations
-
         return gaussian_expectations(self, s11, s22, s12)
 
 
 # ---------------------------------------------------------------------------------------------
 # closed forms
-#: correlations within this of ±1 are taken as exactly ±1: x = x' (or x = -x') computed along two
-#: rounding paths differs by a few ulps, which arccos would amplify to ~1e-8 errors in θ.
-RHO_SNAP = 8 * np.finfo(np.float64).eps
-
-
-def _correlation(s11, s22, s12):
-    norm = np.sqrt(s11 * s22)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rho = np.where(norm > 0, s12 / np.where(norm > 0, norm, 1.0), 0.0)
-    rho = np.clip(rho, -1.0, 1.0)
-    return norm, np.where(np.abs(rho) > 1.0 - RHO_SNAP, np.sign(rho), rho)
-
-
 def _angle(rho):
     """arccos(ρ), accurate near ρ = ±1 (where arccos loses half of its digits)."""
     # arccos(ρ) = 2·atan2(sqrt(1-ρ), sqrt(1+ρ)) keeps full relative accuracy at both ends.
@@ -97,7 +83,7 @@ def _angle(rho):
 
 def _relu_expectations(s11, s22, s12):
     # Arc-cosine kernels (Cho & Saul 2009): k1 and k0.
-    norm, rho = _correlation(s11, s22, s12)
+    norm, rho = correlation(s11, s22, s12)
     theta = _angle(rho)
     sin_theta = np.sqrt(np.maximum(1.0 - rho * rho, 0.0))
     e_ss = norm / (2.0 * math.pi) * (sin_theta + (math.pi - theta) * rho)

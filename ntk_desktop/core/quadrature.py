@@ -28,9 +28,10 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from scipy import special
 
-from .activations import RHO_SNAP
+#: correlations within this of ±1 are taken as exactly ±1: x = x' (or x = -x') computed along two
+#: rounding paths differs by a few ulps, which arccos would amplify to ~1e-8 errors in θ.
+RHO_SNAP = 8 * np.finfo(np.float64).eps
 
 #: default nodes per angular sub-interval
 N_ANGLE = 24
@@ -44,6 +45,8 @@ CHUNK = 256
 def _rules(n_angle: int, n_radial: int):
     xa, wa = np.polynomial.legendre.leggauss(n_angle)
     xr, wr = np.polynomial.legendre.leggauss(n_radial)
+    from scipy import special      # on first use: keeps the GUI's start-up free of SciPy
+
     s, ws = special.roots_laguerre(n_radial)
     return xa, wa, (xr, wr, s, ws)
 
@@ -91,13 +94,20 @@ def gaussian_expectations(nonlinearity, s11, s22, s12, *, n_angle: int = N_ANGLE
     return e_ss.reshape(shape), sigma_dot.reshape(shape)
 
 
+def correlation(s11, s22, s12):
+    """(√(s11·s22), ρ) of a centred Gaussian pair: ρ = s12/√(s11·s22) clipped to [−1, 1] and
+    snapped to ±1 within :data:`RHO_SNAP` (0 where a variance vanishes)."""
+    norm = np.sqrt(np.maximum(s11, 0.0) * np.maximum(s22, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.where(norm > 0, s12 / np.where(norm > 0, norm, 1.0), 0.0)
+    rho = np.clip(rho, -1.0, 1.0)
+    return norm, np.where(np.abs(rho) > 1.0 - RHO_SNAP, np.sign(rho), rho)
+
+
 def _chunk(nonlinearity, s11, s22, s12, xa, wa, radial):
     sd1 = np.sqrt(np.maximum(s11, 0.0))
     sd2 = np.sqrt(np.maximum(s22, 0.0))
-    norm = sd1 * sd2
-    rho = np.where(norm > 0, s12 / np.where(norm > 0, norm, 1.0), 0.0)
-    rho = np.clip(rho, -1.0, 1.0)
-    rho = np.where(np.abs(rho) > 1.0 - RHO_SNAP, np.sign(rho), rho)
+    _, rho = correlation(s11, s22, s12)
     psi = 2.0 * np.arctan2(np.sqrt(1.0 - rho), np.sqrt(1.0 + rho))  # arccos ρ, accurate at ±1
     # breakpoints in [0, π]: c1 = 0 at π/2, c2 = 0 at ψ + π/2 (mod π)
     k2 = np.mod(psi + 0.5 * math.pi, math.pi)

@@ -8,12 +8,15 @@ b^(l) += −η s_b β Σ_i g^(l+1)_i.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ...core.derivatives import Trainer, loss_value, residual
 from ...core.network import Architecture, Params, raw_step_scales
-from .backend import OpenCLBackend
+
+if TYPE_CHECKING:      # the backend creates its trainer (OpenCLBackend.gd_trainer)
+    from .backend import OpenCLBackend
 
 
 class OpenCLTrainer(Trainer):
