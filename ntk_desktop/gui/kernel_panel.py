@@ -22,8 +22,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
-from ..experiments.kernel_slices import (MAX_ANGLES, MAX_WIDTHS, MIN_ANGLES, KernelSliceRequest,
-                                         KernelSliceSnapshot, kernel_slice_job)
+from ..core.spec import MAX_WIDTHS
+from ..experiments.kernel_slices import (MAX_ANGLES, MIN_ANGLES, KernelSliceRequest, KernelSliceSnapshot,
+                                         kernel_slice_job)
 from . import theme
 from .panel import Panel
 from .ranges import SteadyRange, finite_bounds
@@ -170,11 +171,7 @@ class KernelPanel(Panel):
     # ------------------------------------------------------------------ Panel API
     def make_request(self, params: NetworkParams) -> KernelSliceRequest:
         # Σ is computed anyway (it is free next to Θ∞): the check box only shows or hides it
-        return KernelSliceRequest(
-            depth=params.depth, widths=params.widths, n_init=params.n_init,
-            nonlinearity=params.nonlinearity, slope=params.effective_slope, beta=params.beta,
-            parametrization=params.parametrization, seed=params.seed, backend=params.backend,
-            show_nngp=True, n_angles=self.n_angles.value())
+        return KernelSliceRequest.extend(params, show_nngp=True, n_angles=self.n_angles.value())
 
     def show_snapshot(self, snap: KernelSliceSnapshot) -> None:
         self._snapshot = snap
