@@ -19,7 +19,7 @@ concentrate around Θ∞.
 
 Initialization ``i`` of every width uses ``seed + i`` (as ``ntk kernel --n-init``), so the mean
 over the initializations of one width equals ``mc_empirical_ntk(arch, x0, X, n_init, seed)``.
-Cheap widths are scheduled first (see :func:`_schedule`), so small networks finish within
+Cheap widths are scheduled first (see :func:`schedule`), so small networks finish within
 seconds while the wide ones fill in.
 
 In the standard parametrization the NTK has no finite limit; the analytic curve is then the
@@ -130,7 +130,7 @@ def memory_needed(arch: Architecture, n_angles: int) -> int:
     return params + estimate_empirical(arch.widths, 1, chunk_rows(arch, n_angles), 8)
 
 
-def _schedule(costs, n_init: int):
+def schedule(costs, n_init: int):
     """Order of the (width index, init index) computations: always the step that completes
     earliest, i.e. the unfinished width minimising (done + 1)·cost — cheap widths finish first,
     and widths of similar cost alternate."""
@@ -183,7 +183,7 @@ def kernel_slice_job(request: KernelSliceRequest) -> Iterator[KernelSliceSnapsho
     costs = [float(a.n_params) * (A + 2) for a in archs]
     total = sum(costs) * req.n_init
     done_cost = 0.0
-    for step, (k, i) in enumerate(_schedule(costs, req.n_init)):
+    for step, (k, i) in enumerate(schedule(costs, req.n_init)):
         arch, width = archs[k], req.widths[k]
         label = f"n = {width}: initialization {i + 1} of {req.n_init}"
         params = init_params(arch, req.seed + i, "float64")
