@@ -9,7 +9,11 @@ import numpy as np
 from ..core.activations import NAMES
 from ..core.memory import memory_budget
 from ..core.network import Architecture, check_inputs, load_params, widths_of
+from ..core.spec import DEFAULT_SLOPE, NetworkSpec
 from ..errors import NTKInputError
+
+#: the network options' defaults: depth, nonlinearity, β and parametrization of the shared spec
+DEFAULTS = NetworkSpec()
 
 
 def int_arg(text: str) -> int:
@@ -23,17 +27,22 @@ def int_arg(text: str) -> int:
 
 
 def add_architecture_options(p, *, default_width: int = 1000) -> None:
+    """The network options; their defaults are :class:`~ntk_desktop.core.spec.NetworkSpec`'s
+    (:data:`DEFAULTS`).  Unlike a spec, the CLI describes one network whose hidden layers may
+    differ (``--widths n1,n2,...``) and may have several outputs."""
     g = p.add_argument_group("architecture")
     g.add_argument("--depth", type=int_arg, default=None,
-                   help="number of weight layers L (default 4)")
+                   help=f"number of weight layers L (default {DEFAULTS.depth})")
     g.add_argument("--width", type=int_arg, default=None,
                    help=f"width of every hidden layer (default {default_width})")
     g.add_argument("--widths", default=None, help="hidden widths n1,n2,... (depth-1 numbers)")
     g.add_argument("--outputs", type=int_arg, default=None, help="output dimension n_L (default 1)")
-    g.add_argument("--nonlinearity", default="relu", help=f"one of {', '.join(NAMES)} (default relu)")
-    g.add_argument("--slope", type=float, default=None, help="negative slope of leaky_relu (default 0.01)")
-    g.add_argument("--beta", type=float, default=0.1, help="bias scale β (default 0.1)")
-    g.add_argument("--parametrization", default="ntk", help="ntk (default) or standard")
+    g.add_argument("--nonlinearity", default=DEFAULTS.nonlinearity,
+                   help=f"one of {', '.join(NAMES)} (default {DEFAULTS.nonlinearity})")
+    g.add_argument("--slope", type=float, default=None, help=f"negative slope of leaky_relu (default {DEFAULT_SLOPE:g})")
+    g.add_argument("--beta", type=float, default=DEFAULTS.beta, help=f"bias scale β (default {DEFAULTS.beta:g})")
+    g.add_argument("--parametrization", default=DEFAULTS.parametrization,
+                   help=f"{DEFAULTS.parametrization} (default) or standard")
     p.set_defaults(default_width=default_width)
 
 
@@ -83,7 +92,7 @@ def architecture_from_args(args, n_in: int, widths_from_params=None) -> Architec
         return Architecture.build(n_in, depth=depth, widths=list(file_widths[1:-1]), outputs=file_widths[-1],
                                   nonlinearity=args.nonlinearity, slope=args.slope, beta=args.beta,
                                   parametrization=args.parametrization)
-    depth = 4 if args.depth is None else args.depth
+    depth = DEFAULTS.depth if args.depth is None else args.depth
     return Architecture.build(n_in, depth=depth, width=args.width if args.width is not None else args.default_width,
                               widths=hidden, outputs=1 if args.outputs is None else args.outputs,
                               nonlinearity=args.nonlinearity, slope=args.slope, beta=args.beta,
