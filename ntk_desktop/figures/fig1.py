@@ -42,8 +42,8 @@ from ..core.memory import check_budget, estimate_empirical, format_bytes
 from ..core.network import check_dtype, init_params
 from ..core.training import estimate_training, train
 from ..data.synthetic import circle_slice, gaussian_points, product_target
+from ..experiments import blas_threads
 from ..experiments.kernel_slices import limit_slice
-from ._blas import blas_threads
 from .common import (LEVEL, LR, Check, FigureResult, FigureSettings, Progress, Stages, architecture, check_positive,
                      check_seed, check_widths, init_scratch_bytes, kernel_function, network_arrays, network_seed,
                      network_settings, params_bytes, settings_dict)

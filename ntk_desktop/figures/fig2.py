@@ -38,8 +38,8 @@ from ..core.network import apply, check_dtype, init_params
 from ..core.predict import estimate_predict, predict_gd
 from ..core.training import estimate_training, train_iter
 from ..data.synthetic import FIGURE2_SEED, circle_slice, figure2_training_set
+from ..experiments import blas_threads
 from ..experiments.training_runs import limit_kernels
-from ._blas import blas_threads
 from .common import (LEVEL, LR, Check, FigureResult, FigureSettings, Progress, Stages, architecture, check_positive,
                      check_seed, check_widths, init_scratch_bytes, mc_seed, network_arrays, network_seed,
                      network_settings, params_bytes, settings_dict)

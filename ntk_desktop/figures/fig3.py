@@ -52,8 +52,8 @@ from ..core.memory import check_budget, estimate_analytic, estimate_empirical, f
 from ..core.network import check_dtype, init_params
 from ..core.training import estimate_training, train
 from ..data.mnist import mnist_subset
+from ..experiments import blas_threads
 from ..experiments.mnist_eigen import AUTO_MAX_STEPS, auto_steps, capped_lr, component_norms, component_target, digits_pca
-from ._blas import blas_threads
 from .common import (LEVEL, LR, Check, FigureResult, FigureSettings, Progress, Stages, architecture, check_positive,
                      check_seed, check_widths, init_scratch_bytes, kernel_function, mc_seed, network_arrays,
                      network_seed, network_settings, params_bytes, settings_dict)
