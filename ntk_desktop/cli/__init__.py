@@ -35,18 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         module = importlib.import_module(f".{name}", __name__)
         p = module.add_parser(sub)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(run_command=module.run)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "_run", None):
+    if not getattr(args, "run_command", None):
         parser.print_help()
         return 2
     try:
-        return int(args._run(args) or 0)
+        return int(args.run_command(args) or 0)
     except NTKInputError as exc:
         sys.stderr.write(f"ntk {args.command}: error: {exc}\n")
         return 2

@@ -7,8 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from ..core.activations import NAMES
-from ..core.network import Architecture, check_inputs
+from ..core.memory import memory_budget
+from ..core.network import Architecture, check_inputs, load_params, widths_of
+from ..core.spec import DEFAULT_SLOPE, NetworkSpec
 from ..errors import NTKInputError
+
+#: the network options' defaults: depth, nonlinearity, β and parametrization of the shared spec
+DEFAULTS = NetworkSpec()
 
 
 def int_arg(text: str) -> int:
@@ -22,18 +27,31 @@ def int_arg(text: str) -> int:
 
 
 def add_architecture_options(p, *, default_width: int = 1000) -> None:
+    """The network options; their defaults are :class:`~ntk_desktop.core.spec.NetworkSpec`'s
+    (:data:`DEFAULTS`).  Unlike a spec, the CLI describes one network whose hidden layers may
+    differ (``--widths n1,n2,...``) and may have several outputs."""
     g = p.add_argument_group("architecture")
     g.add_argument("--depth", type=int_arg, default=None,
-                   help="number of weight layers L (default 4)")
+                   help=f"number of weight layers L (default {DEFAULTS.depth})")
     g.add_argument("--width", type=int_arg, default=None,
                    help=f"width of every hidden layer (default {default_width})")
     g.add_argument("--widths", default=None, help="hidden widths n1,n2,... (depth-1 numbers)")
     g.add_argument("--outputs", type=int_arg, default=None, help="output dimension n_L (default 1)")
-    g.add_argument("--nonlinearity", default="relu", help=f"one of {', '.join(NAMES)} (default relu)")
-    g.add_argument("--slope", type=float, default=None, help="negative slope of leaky_relu (default 0.01)")
-    g.add_argument("--beta", type=float, default=0.1, help="bias scale β (default 0.1)")
-    g.add_argument("--parametrization", default="ntk", help="ntk (default) or standard")
-    p.set_defaults(_default_width=default_width)
+    g.add_argument("--nonlinearity", default=DEFAULTS.nonlinearity,
+                   help=f"one of {', '.join(NAMES)} (default {DEFAULTS.nonlinearity})")
+    g.add_argument("--slope", type=float, default=None, help=f"negative slope of leaky_relu (default {DEFAULT_SLOPE:g})")
+    g.add_argument("--beta", type=float, default=DEFAULTS.beta, help=f"bias scale β (default {DEFAULTS.beta:g})")
+    g.add_argument("--parametrization", default=DEFAULTS.parametrization,
+                   help=f"{DEFAULTS.parametrization} (default) or standard")
+    p.set_defaults(default_width=default_width)
+
+
+def add_training_data_options(p, *, test_required: bool, test_help: str) -> None:
+    """``--inputs``, ``--targets``, ``--test-inputs`` and the architecture options (train, predict)."""
+    p.add_argument("--inputs", required=True, help="training inputs X as .npy (N × n0)")
+    p.add_argument("--targets", required=True, help="targets Y as .npy: (N,) when n_L = 1, or (N, n_L)")
+    p.add_argument("--test-inputs", required=test_required, default=None, help=test_help)
+    add_architecture_options(p)
 
 
 def add_output_options(p, what: str) -> None:
@@ -74,11 +92,40 @@ def architecture_from_args(args, n_in: int, widths_from_params=None) -> Architec
         return Architecture.build(n_in, depth=depth, widths=list(file_widths[1:-1]), outputs=file_widths[-1],
                                   nonlinearity=args.nonlinearity, slope=args.slope, beta=args.beta,
                                   parametrization=args.parametrization)
-    depth = 4 if args.depth is None else args.depth
-    return Architecture.build(n_in, depth=depth, width=args.width if args.width is not None else args._default_width,
+    depth = DEFAULTS.depth if args.depth is None else args.depth
+    return Architecture.build(n_in, depth=depth, width=args.width if args.width is not None else args.default_width,
                               widths=hidden, outputs=1 if args.outputs is None else args.outputs,
                               nonlinearity=args.nonlinearity, slope=args.slope, beta=args.beta,
                               parametrization=args.parametrization)
+
+
+def network_from_args(args, n_in: int, dtype, conflict: str = "give either --params or --seed, not both"):
+    """``(arch, params)``: the network of ``--params`` (its widths checked against the options),
+    or the options' architecture and ``params = None`` (the command initializes it from --seed)."""
+    if args.params is None:
+        return architecture_from_args(args, n_in), None
+    if args.seed is not None:
+        raise NTKInputError(conflict)
+    params = load_params(args.params, None, dtype)
+    return architecture_from_args(args, n_in, widths_of(params)), params
+
+
+def architecture_arrays(arch: Architecture) -> dict:
+    """The npz keys describing the network: widths, nonlinearity, slope (NaN: none), beta, parametrization."""
+    return {
+        "widths": np.array(arch.widths, dtype=np.int64),
+        "nonlinearity": np.array(arch.nonlinearity.name),
+        "slope": np.array(np.nan if arch.nonlinearity.slope is None else arch.nonlinearity.slope),
+        "beta": np.array(arch.beta),
+        "parametrization": np.array(arch.parametrization),
+    }
+
+
+def check_same_features(X: np.ndarray, **others) -> None:
+    """Each of ``others`` (name with underscores for spaces: array or None) has X's number of features."""
+    for name, A in others.items():
+        if A is not None and A.shape[1] != X.shape[1]:
+            raise NTKInputError(f"inputs have {X.shape[1]} features but {name.replace('_', ' ')} have {A.shape[1]}")
 
 
 def load_array(path, what: str = "inputs") -> np.ndarray:
@@ -101,6 +148,12 @@ def load_array(path, what: str = "inputs") -> np.ndarray:
             raise NTKInputError(f"{what} file {path} is an npz with {len(files)} arrays; give a .npy file")
         arr = arr[files[0]]
     return arr
+
+
+def start_run(args):
+    """``(out, budget, X)``: the checked output path, the memory budget and ``--inputs``, what
+    every computing command reads first."""
+    return check_out_path(args.out), memory_budget(args.memory_budget), load_inputs(args.inputs, "inputs")
 
 
 def load_inputs(path, what: str = "inputs") -> np.ndarray:

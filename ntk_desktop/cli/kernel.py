@@ -9,10 +9,11 @@ import numpy as np
 from ..core.analytic import check_method
 from ..core.empirical import mc_empirical_ntk
 from ..core.memory import check_budget, estimate_analytic, estimate_tile_scratch, memory_budget
-from ..core.network import check_dtype, init_params, load_params, save_params, widths_of
+from ..core.network import check_dtype, init_params, save_params
 from ..core.network import save_npz_atomic
 from ..errors import NTKInputError
-from .common import add_output_options, add_architecture_options, architecture_from_args, check_out_path, load_inputs
+from .common import (add_architecture_options, add_output_options, architecture_arrays, architecture_from_args,
+                     check_out_path, check_same_features, load_inputs, network_from_args)
 
 
 def add_parser(sub):
@@ -44,14 +45,7 @@ def add_parser(sub):
 
 
 def _meta(arch, kind):
-    return {
-        "kind": np.array(kind),
-        "widths": np.array(arch.widths, dtype=np.int64),
-        "nonlinearity": np.array(arch.nonlinearity.name),
-        "slope": np.array(np.nan if arch.nonlinearity.slope is None else arch.nonlinearity.slope),
-        "beta": np.array(arch.beta),
-        "parametrization": np.array(arch.parametrization),
-    }
+    return {"kind": np.array(kind), **architecture_arrays(arch)}
 
 
 def _progress(args):
@@ -118,8 +112,7 @@ def run(args) -> int:
     budget = memory_budget(args.memory_budget)
     X1 = load_inputs(args.inputs, "inputs")
     X2 = None if args.inputs2 is None else load_inputs(args.inputs2, "inputs2")
-    if X2 is not None and X2.shape[1] != X1.shape[1]:
-        raise NTKInputError(f"inputs have {X1.shape[1]} features but inputs2 have {X2.shape[1]}")
+    check_same_features(X1, inputs2=X2)
     N1, N2 = len(X1), len(X1) if X2 is None else len(X2)
     method = check_method(args.method)
     dtype = check_dtype(args.dtype)
@@ -155,14 +148,10 @@ def run(args) -> int:
             ntk = ntk[:, :, None, None] * eye
         arrays = {"ntk": ntk, "nngp": nngp, **_meta(arch, "analytic")}
     else:
-        file_params = None
-        if args.params is not None:
-            if args.seed is not None or args.n_init > 1:
-                raise NTKInputError("give either --params or --seed/--n-init, not both")
-            file_params = load_params(args.params, None, dtype)
-            arch = architecture_from_args(args, X1.shape[1], widths_of(file_params))
-        else:
-            arch = architecture_from_args(args, X1.shape[1])
+        if args.params is not None and args.n_init > 1:
+            raise NTKInputError("give either --params or --seed/--n-init, not both")
+        arch, file_params = network_from_args(args, X1.shape[1], dtype,
+                                              conflict="give either --params or --seed/--n-init, not both")
         nL = arch.n_out
         shape = (N1, N2) if nL == 1 else (N1, N2, nL, nL)
         what = f"the {N1}×{N2} empirical NTK of a {arch.describe()} network"

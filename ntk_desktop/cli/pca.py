@@ -8,11 +8,12 @@ import numpy as np
 
 from ..core.analytic import analytic_kernels, check_method
 from ..core.empirical import empirical_ntk
-from ..core.memory import check_budget, estimate_analytic, estimate_empirical, memory_budget
-from ..core.network import check_dtype, init_params, load_params, save_npz_atomic, widths_of
+from ..core.memory import check_budget, estimate_analytic, estimate_empirical
+from ..core.network import check_dtype, init_params, save_npz_atomic
 from ..core.spectral import flatten_kernel, kernel_pca
 from ..errors import NTKInputError
-from .common import add_output_options, add_architecture_options, architecture_from_args, check_out_path, load_inputs
+from .common import (add_architecture_options, add_output_options, architecture_arrays, architecture_from_args,
+                     check_same_features, load_inputs, network_from_args, start_run)
 
 DESCRIPTION = """\
 Kernel PCA of the NTK on the inputs: the eigenpairs of Θ(X,X)/N, largest first.  The
@@ -54,12 +55,9 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    out = check_out_path(args.out)
-    budget = memory_budget(args.memory_budget)
-    X = load_inputs(args.inputs, "inputs")
+    out, budget, X = start_run(args)
     T = None if args.test_inputs is None else load_inputs(args.test_inputs, "test inputs")
-    if T is not None and T.shape[1] != X.shape[1]:
-        raise NTKInputError(f"inputs have {X.shape[1]} features but test inputs have {T.shape[1]}")
+    check_same_features(X, test_inputs=T)
     N, Nt = len(X), 0 if T is None else len(T)
     arrays = {}
     if args.kind == "analytic":
@@ -73,13 +71,8 @@ def run(args) -> int:
         theta_tx = None if T is None else analytic_kernels(arch, T, X, method=method).ntk
     else:
         dtype = check_dtype(args.dtype)
-        if args.params is not None:
-            if args.seed is not None:
-                raise NTKInputError("give either --params or --seed, not both")
-            params = load_params(args.params, None, dtype)
-            arch = architecture_from_args(args, X.shape[1], widths_of(params))
-        else:
-            arch = architecture_from_args(args, X.shape[1])
+        arch, params = network_from_args(args, X.shape[1], dtype)
+        if params is None:
             seed = 0 if args.seed is None else args.seed
             params = init_params(arch, seed, dtype)
             arrays["seed"] = np.array(seed)
@@ -105,11 +98,7 @@ def run(args) -> int:
         "eigenvalues": pca.eigenvalues, "eigenvectors": pca.eigenvectors,
         "all_eigenvalues": pca.all_eigenvalues, "explained": pca.explained,
         "N": np.array(N), "kind": np.array(args.kind),
-        "widths": np.array(arch.widths, dtype=np.int64),
-        "nonlinearity": np.array(arch.nonlinearity.name),
-        "slope": np.array(np.nan if arch.nonlinearity.slope is None else arch.nonlinearity.slope),
-        "beta": np.array(arch.beta),
-        "parametrization": np.array(arch.parametrization),
+        **architecture_arrays(arch),
     })
     if theta_tx is not None:
         arrays["eigenfunctions"] = pca.extend(theta_tx)

@@ -7,11 +7,12 @@ import sys
 import numpy as np
 
 from ..core.analytic import check_method
-from ..core.memory import check_budget, memory_budget
+from ..core.memory import check_budget
 from ..core.network import check_targets, save_npz_atomic
 from ..core.predict import estimate_predict, parse_times, predict_network
 from ..errors import NTKInputError
-from .common import add_output_options, add_architecture_options, architecture_from_args, check_out_path, load_array, load_inputs
+from .common import (add_output_options, add_training_data_options, architecture_arrays, architecture_from_args,
+                     check_same_features, load_array, load_inputs, start_run)
 
 DESCRIPTION = """\
 Predict the infinite-width network after training for each time t on the least-squares cost
@@ -34,10 +35,7 @@ Output npz keys:
 def add_parser(sub):
     p = sub.add_parser("predict", help="infinite-width predictions (mean, covariance) during training",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--inputs", required=True, help="training inputs X as .npy (N × n0)")
-    p.add_argument("--targets", required=True, help="targets Y as .npy: (N,) when n_L = 1, or (N, n_L)")
-    p.add_argument("--test-inputs", required=True, help="test inputs T as .npy (N_test × n0)")
-    add_architecture_options(p)
+    add_training_data_options(p, test_required=True, test_help="test inputs T as .npy (N_test × n0)")
     p.add_argument("--times", default="0,10,100,inf",
                    help="comma-separated training times t ≥ 0, 'inf' for the limit (default 0,10,100,inf)")
     p.add_argument("--method", default="auto",
@@ -49,13 +47,10 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    out = check_out_path(args.out)
-    budget = memory_budget(args.memory_budget)
-    X = load_inputs(args.inputs, "inputs")
+    out, budget, X = start_run(args)
     Y = load_array(args.targets, "targets")
     T = load_inputs(args.test_inputs, "test inputs")
-    if T.shape[1] != X.shape[1]:
-        raise NTKInputError(f"inputs have {X.shape[1]} features but test inputs have {T.shape[1]}")
+    check_same_features(X, test_inputs=T)
     times = parse_times(args.times)
     method = check_method(args.method)
     if args.rtol is not None and not (np.isfinite(args.rtol) and args.rtol >= 0):
@@ -71,11 +66,7 @@ def run(args) -> int:
         "percentiles": pred.percentiles, "percentile_levels": pred.percentile_levels,
         "train_mean": pred.train_mean, "train_cov": pred.train_cov,
         "n_dropped": np.array(pred.n_dropped),
-        "widths": np.array(arch.widths, dtype=np.int64),
-        "nonlinearity": np.array(arch.nonlinearity.name),
-        "slope": np.array(np.nan if arch.nonlinearity.slope is None else arch.nonlinearity.slope),
-        "beta": np.array(arch.beta),
-        "parametrization": np.array(arch.parametrization),
+        **architecture_arrays(arch),
     }
     save_npz_atomic(out, arrays)
     if not args.quiet:

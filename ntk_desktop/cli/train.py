@@ -9,10 +9,11 @@ import numpy as np
 
 from ..backends.training import train
 from ..core.memory import check_budget, estimate_training, memory_budget
-from ..core.network import check_dtype, check_targets, load_params, save_npz_atomic, widths_of
+from ..core.network import check_dtype, check_targets, save_npz_atomic
 from ..core.training import TrainingResult
 from ..errors import NTKInputError
-from .common import add_output_options, add_architecture_options, architecture_from_args, check_out_path, load_array, load_inputs
+from .common import (add_output_options, add_training_data_options, check_out_path, check_same_features, load_array,
+                     load_inputs, network_from_args)
 
 #: exit status of a run that diverged (the output file is still written)
 EXIT_DIVERGED = 3
@@ -53,10 +54,7 @@ def _nonneg_int(text):
 def add_parser(sub):
     p = sub.add_parser("train", help="train a network by gradient descent and record its dynamics",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--inputs", required=True, help="training inputs X as .npy (N × n0)")
-    p.add_argument("--targets", required=True, help="targets Y as .npy: (N,) when n_L = 1, or (N, n_L)")
-    p.add_argument("--test-inputs", default=None, help="test inputs as .npy (N_test × n0) to follow f on")
-    add_architecture_options(p)
+    add_training_data_options(p, test_required=False, test_help="test inputs as .npy (N_test × n0) to follow f on")
     p.add_argument("--seed", type=int, default=None, help="seed of the N(0,1) initialization (default 0)")
     p.add_argument("--params", default=None, help="start from these parameters (npz W0.., b0..) instead")
     p.add_argument("--lr", type=float, default=1.0, help="learning rate η (default 1.0)")
@@ -111,23 +109,14 @@ def run(args) -> int:
     Y = load_array(args.targets, "targets")
     Xt = None if args.test_inputs is None else load_inputs(args.test_inputs, "test inputs")
     Xn = None if args.ntk_inputs is None else load_inputs(args.ntk_inputs, "ntk inputs")
-    for name, A in (("test inputs", Xt), ("ntk inputs", Xn)):
-        if A is not None and A.shape[1] != X.shape[1]:
-            raise NTKInputError(f"inputs have {X.shape[1]} features but {name} have {A.shape[1]}")
+    check_same_features(X, test_inputs=Xt, ntk_inputs=Xn)
     if not (math.isfinite(args.lr) and args.lr > 0):
         raise NTKInputError(f"--lr must be a finite number > 0 (got {args.lr})")
     if args.steps < 0:
         raise NTKInputError(f"--steps must be >= 0 (got {args.steps})")
     if args.record_every < 1:
         raise NTKInputError(f"--record-every must be at least 1 (got {args.record_every})")
-    params = None
-    if args.params is not None:
-        if args.seed is not None:
-            raise NTKInputError("give either --params or --seed, not both")
-        params = load_params(args.params, None, dtype)
-        arch = architecture_from_args(args, X.shape[1], widths_of(params))
-    else:
-        arch = architecture_from_args(args, X.shape[1])
+    arch, params = network_from_args(args, X.shape[1], dtype)
     Y = check_targets(Y, len(X), arch.n_out)
     n_records = args.steps // args.record_every + 2
     check_budget(estimate_training(arch, len(X), 0 if Xt is None else len(Xt), n_records,

@@ -1,6 +1,7 @@
 """Argument checks shared by the data modules (errors are one-line NTKInputError)."""
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -22,3 +23,14 @@ def rng(seed) -> np.random.Generator:
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or int(seed) < 0:
         raise NTKInputError(f"seed must be a non-negative integer (got {seed!r})")
     return np.random.default_rng(int(seed))
+
+
+def positive(value, name: str) -> float:
+    """``value`` as a float, checked to be a finite number > 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise NTKInputError(f"{name} must be a number > 0 (got {value!r})") from None
+    if not math.isfinite(v) or v <= 0:
+        raise NTKInputError(f"{name} must be a finite number > 0 (got {value!r})")
+    return v

@@ -32,7 +32,7 @@ import numpy as np
 
 from .._resources import resource_path
 from ..errors import NTKInputError
-from ._checks import count as _count, rng as _rng
+from ._checks import count as _count, positive, rng as _rng
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -336,12 +336,7 @@ def preprocess(images, *, scale: float = 1.0 / 255.0, center: bool = False, sphe
         raise NTKInputError(f"no images to preprocess (shape {a.shape})")
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) or np.iscomplexobj(a):
         raise NTKInputError(f"images must be real numbers; got dtype {a.dtype}")
-    try:
-        s = float(scale)
-    except (TypeError, ValueError):
-        raise NTKInputError(f"scale must be a number > 0 (got {scale!r})") from None
-    if not math.isfinite(s) or s <= 0:
-        raise NTKInputError(f"scale must be a finite number > 0 (got {scale!r})")
+    s = positive(scale, "scale")
     X = a.reshape(a.shape[0], -1).astype(np.float64) * s
     if not np.all(np.isfinite(X)):
         raise NTKInputError("images contain non-finite values")

@@ -21,7 +21,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from ..errors import NTKInputError
-from ._checks import count as _count, rng as _rng
+from ._checks import count as _count, positive, rng as _rng
 
 #: Figure 1's reference input x0 = (1, 0): the point γ = 0 of the unit circle.
 X0 = (1.0, 0.0)
@@ -31,16 +31,6 @@ FIGURE2_SEED = 0
 
 #: Number of training points in Figure 2.
 FIGURE2_N_POINTS = 4
-
-
-def _radius(radius) -> float:
-    try:
-        r = float(radius)
-    except (TypeError, ValueError):
-        raise NTKInputError(f"radius must be a number > 0 (got {radius!r})") from None
-    if not math.isfinite(r) or r <= 0:
-        raise NTKInputError(f"radius must be a finite number > 0 (got {radius!r})")
-    return r
 
 
 def _on_circle(angles: np.ndarray, radius: float) -> np.ndarray:
@@ -60,7 +50,7 @@ def circle_points(n: int, *, random: bool = False, seed: Optional[int] = None,
     angles γ float64 of shape (n,), all in [-π, π).
     """
     n = _count(n)
-    r = _radius(radius)
+    r = positive(radius, "radius")
     if random:
         angles = np.sort(_rng(seed).uniform(-np.pi, np.pi, size=n))
     else:
@@ -79,7 +69,7 @@ def circle_slice(n: int = 201, *, radius: float = 1.0) -> Tuple[np.ndarray, np.n
     shape (n, 2) and gammas float64 of shape (n,).
     """
     n = _count(n, minimum=2)
-    r = _radius(radius)
+    r = positive(radius, "radius")
     g = np.linspace(-np.pi, np.pi, n)
     gammas = 0.5 * (g - g[::-1])  # exactly antisymmetric: γ = 0 exactly in the middle for odd n
     x0 = r * np.asarray(X0, dtype=np.float64)

@@ -19,16 +19,16 @@ concentrate around Θ∞.
 
 Initialization ``i`` of every width uses ``seed + i`` (as ``ntk kernel --n-init``), so the mean
 over the initializations of one width equals ``mc_empirical_ntk(arch, x0, X, n_init, seed)``.
-Cheap widths are scheduled first (see :func:`_schedule`), so small networks finish within
+Cheap widths are scheduled first (see :func:`schedule`), so small networks finish within
 seconds while the wide ones fill in.
 
 In the standard parametrization the NTK has no finite limit; the analytic curve is then the
 large-width expectation *at each width* (see :mod:`ntk_desktop.core.analytic`), one per width.
+The infinite-width slice (:func:`limit_slice`) is the one ``ntk reproduce fig1`` draws too.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Iterator, Optional, Tuple
 
@@ -37,14 +37,17 @@ import numpy as np
 from ..core.analytic import analytic_kernels
 from ..core.memory import check_budget, estimate_analytic, estimate_empirical
 from ..core.network import Architecture, init_params
+from ..core.spec import integer, set_frozen
+from ..data import synthetic
+from ..data.synthetic import circle_slice
 from ..errors import NTKInputError
-from ._validate import MAX_DEPTH, MAX_INITS, MAX_SEED, MAX_WIDTH, MAX_WIDTHS, integer, validate_network  # noqa: F401
+from .requests import JobRequest, frozen
 
 #: limits of a request (the GUI's widgets use the same numbers)
 MIN_ANGLES, MAX_ANGLES = 8, 4096
 
-#: the fixed input x0 = (1, 0): γ = 0 on the angle axis
-X0 = np.array([[1.0, 0.0]])
+#: the fixed input x0 = (1, 0) as one row: γ = 0 on the angle axis
+X0 = np.array([synthetic.X0])
 
 #: row·parameter products per chunk of the empirical kernel (≈ 1 s with the NumPy reference at
 #: width 10000 on a laptop core pair); smaller networks are evaluated in one piece
@@ -53,56 +56,24 @@ _MIN_CHUNK_ROWS = 16
 
 
 @dataclass(frozen=True)
-class KernelSliceRequest:
+class KernelSliceRequest(JobRequest):
     """Parameters of a kernel-slice computation; invalid values raise :class:`NTKInputError`.
 
     ``widths`` lists one hidden width per family of curves: each network has ``depth - 1``
-    hidden layers all of that width, two inputs and one output.
+    hidden layers all of that width, two inputs and one output (:meth:`architecture`).
     """
 
-    depth: int = 4
-    widths: Tuple[int, ...] = (100, 1000)
-    n_init: int = 10
-    nonlinearity: str = "relu"
-    slope: Optional[float] = None       # leaky_relu only (None: its default 0.01)
-    beta: float = 0.1
-    parametrization: str = "ntk"
-    seed: int = 0
-    backend: str = "auto"
     show_nngp: bool = False
     n_angles: int = 256
-    memory_budget: Optional[int] = None  # bytes; None: $NTK_MEMORY_BUDGET or half the free RAM
 
     def __post_init__(self):
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
-        validate_network(self)
-        set_("n_angles", integer("number of angles", self.n_angles, MIN_ANGLES, MAX_ANGLES))
-        if not isinstance(self.backend, str) or not self.backend.strip():
-            raise NTKInputError(f"backend must be a name such as auto or numpy (got {self.backend!r})")
-        set_("show_nngp", bool(self.show_nngp))
-        if self.memory_budget is not None:
-            set_("memory_budget", integer("memory budget", self.memory_budget, 1, 2 ** 62))
-        try:
-            beta = float(self.beta)
-            slope = None if self.slope is None else float(self.slope)
-        except (TypeError, ValueError):
-            raise NTKInputError(f"beta and slope must be numbers (got {self.beta!r}, {self.slope!r})") from None
-        set_("beta", beta)
-        set_("slope", slope)
-        # the library checks the rest (β ≥ 0 and finite, the slope): build one architecture now
-        self.architecture(self.widths[0])
-
-    def architecture(self, width: int) -> Architecture:
-        """The network for one curve family: 2 inputs, ``depth - 1`` hidden layers of ``width``, 1 output."""
-        return Architecture.build(2, depth=self.depth, widths=[int(width)] * (self.depth - 1), outputs=1,
-                                  nonlinearity=self.nonlinearity, slope=self.slope, beta=self.beta,
-                                  parametrization=self.parametrization)
+        super().__post_init__()
+        set_frozen(self, "n_angles", integer("number of angles", self.n_angles, MIN_ANGLES, MAX_ANGLES))
+        set_frozen(self, "show_nngp", bool(self.show_nngp))
 
     def describe(self) -> str:
         """One line for plot titles: what the curves show."""
-        nl = self.nonlinearity if self.slope is None else f"{self.nonlinearity}({self.slope:g})"
-        param = "NTK" if self.parametrization == "ntk" else "standard"
-        return f"depth {self.depth} · {nl} · β = {self.beta:g} · {param} parametrization"
+        return f"{self.describe_network()} parametrization"
 
 
 @dataclass(frozen=True)
@@ -140,16 +111,10 @@ class KernelSliceSnapshot:
         return all(n == self.request.n_init for n in self.n_done)
 
 
-def circle_inputs(n_angles: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Angles γ (n,) evenly spaced in [-π, π] and the points x = (cos γ, sin γ) (n, 2)."""
-    angles = np.linspace(-math.pi, math.pi, int(n_angles))
-    return angles, np.stack([np.cos(angles), np.sin(angles)], axis=1)
-
-
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a = np.array(a, dtype=np.float64, copy=True)
-    a.setflags(write=False)
-    return a
+def limit_slice(arch: Architecture, X: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Θ∞(x0, x) and Σ(x0, x) (each (A,)) of the infinite-width network at the slice points ``X``."""
+    k = analytic_kernels(arch, X0, X)
+    return k.ntk[0], k.nngp[0]
 
 
 def chunk_rows(arch: Architecture, n_angles: int) -> int:
@@ -165,7 +130,7 @@ def memory_needed(arch: Architecture, n_angles: int) -> int:
     return params + estimate_empirical(arch.widths, 1, chunk_rows(arch, n_angles), 8)
 
 
-def _schedule(costs, n_init: int):
+def schedule(costs, n_init: int):
     """Order of the (width index, init index) computations: always the step that completes
     earliest, i.e. the unfinished width minimising (done + 1)·cost — cheap widths finish first,
     and widths of similar cost alternate."""
@@ -192,22 +157,17 @@ def kernel_slice_job(request: KernelSliceRequest) -> Iterator[KernelSliceSnapsho
                      f"a width-{w} network of depth {req.depth} ({arch.n_params:,} parameters)",
                      req.memory_budget)
 
-    angles, X = circle_inputs(A)
-    angles_ro = _frozen(angles)
+    _, X, angles = circle_slice(A)
+    angles_ro = frozen(angles)
 
     # --- the infinite-width curve(s): closed forms or quadrature over A points, milliseconds
-    if req.parametrization == "ntk":
-        k = analytic_kernels(archs[0], X0, X)
-        ntk_limit, nngp = k.ntk[:1], k.nngp[0]
-    else:
-        kernels = [analytic_kernels(a, X0, X) for a in archs]
-        ntk_limit, nngp = np.concatenate([k.ntk for k in kernels]), kernels[0].nngp[0]
-    ntk_limit = _frozen(ntk_limit)
-    nngp = _frozen(nngp) if req.show_nngp else None
+    limits = [limit_slice(a, X) for a in (archs[:1] if req.parametrization == "ntk" else archs)]
+    ntk_limit, nngp = frozen(np.stack([ntk for ntk, _ in limits])), limits[0][1]
+    nngp = frozen(nngp) if req.show_nngp else None
 
     n_w = len(req.widths)
     curves = [[] for _ in range(n_w)]
-    empty = _frozen(np.empty((0, A)))
+    empty = frozen(np.empty((0, A)))
     snap = KernelSliceSnapshot(req, angles_ro, ntk_limit, nngp, curves=(empty,) * n_w,
                                mean=(None,) * n_w, std=(None,) * n_w, progress=0.0,
                                status="infinite-width kernel ready; starting the finite networks")
@@ -223,7 +183,7 @@ def kernel_slice_job(request: KernelSliceRequest) -> Iterator[KernelSliceSnapsho
     costs = [float(a.n_params) * (A + 2) for a in archs]
     total = sum(costs) * req.n_init
     done_cost = 0.0
-    for step, (k, i) in enumerate(_schedule(costs, req.n_init)):
+    for step, (k, i) in enumerate(schedule(costs, req.n_init)):
         arch, width = archs[k], req.widths[k]
         label = f"n = {width}: initialization {i + 1} of {req.n_init}"
         params = init_params(arch, req.seed + i, "float64")
@@ -251,9 +211,9 @@ def kernel_slice_job(request: KernelSliceRequest) -> Iterator[KernelSliceSnapsho
         std = stack.std(axis=0, ddof=1) if len(stack) > 1 else np.zeros(A)
         snap = dataclasses.replace(
             snap,
-            curves=snap.curves[:k] + (_frozen(stack),) + snap.curves[k + 1:],
-            mean=snap.mean[:k] + (_frozen(stack.mean(axis=0)),) + snap.mean[k + 1:],
-            std=snap.std[:k] + (_frozen(std),) + snap.std[k + 1:],
+            curves=snap.curves[:k] + (frozen(stack),) + snap.curves[k + 1:],
+            mean=snap.mean[:k] + (frozen(stack.mean(axis=0)),) + snap.mean[k + 1:],
+            std=snap.std[:k] + (frozen(std),) + snap.std[k + 1:],
             progress=done_cost / total,
             status=label if step + 1 < n_w * req.n_init else
             f"done: {req.n_init} initialization{'s' if req.n_init > 1 else ''} of {n_w} width{'s' if n_w > 1 else ''}")

@@ -12,16 +12,22 @@ the orthogonal part h_t stays 0; finite networks deviate from both by O(1/√n).
 validated when built (:class:`MnistRequest`), the memory budget checked before anything is
 allocated; the first snapshot holds the digits' kernel PCA (spectrum, eigenvectors, eigenfunction
 images), the following ones the training of every network (widths × initializations, seed + i),
-interleaved record by record.  Norms are reported per point, ||g_t||/√N and ||h_t||/√N, as
-:mod:`ntk_desktop.figures.fig3` does; every yield is a cancellation point.
+interleaved record by record.  Norms are reported per point, ||g_t||/√N and ||h_t||/√N; every
+yield is a cancellation point.
+
+The steps of the computation are one function each — :func:`digits_pca`, :func:`capped_lr`,
+:func:`auto_steps`, :func:`component_target`, :func:`component_norms` — which ``ntk reproduce
+fig3`` (:mod:`ntk_desktop.figures.fig3`) calls too, adding its trials, checks and plots.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import math
 import time
 from dataclasses import dataclass
-from typing import Iterator, Optional, Tuple
+from typing import ClassVar, Iterator, Optional, Tuple
 
 import numpy as np
 
@@ -29,12 +35,12 @@ from ..core.analytic import analytic_kernels
 from ..backends.training import plan_steps, train_iter
 from ..core.memory import check_budget, estimate_analytic, estimate_training
 from ..core.network import Architecture, apply, init_params
-from ..core.spectral import decompose, kernel_pca
+from ..core.spec import MAX_SEED, integer, set_frozen
+from ..core.spectral import KernelPCA, decompose, kernel_pca
 from ..core.stability import max_stable_lr
 from ..data.mnist import N_PIXELS, SIDE, mnist_subset
 from ..errors import NTKInputError
-from . import leave_a_core_for_the_gui
-from ._validate import MAX_SEED, integer, validate_network
+from .requests import JobRequest, divergence_message, frozen, recorded_steps, round_robin
 
 MIN_DIGITS, MAX_DIGITS = 10, 2048
 MAX_STEPS = 20_000
@@ -42,69 +48,48 @@ AUTO_MAX_STEPS = 2000        #: auto steps: until e^{-λ_k t} = 0.05, at most th
 FULL_DECAY = 0.05
 MAX_RECORDS = 400            #: recorded times per network (the record interval grows to fit)
 MAX_IMAGES = 8
+#: a learning rate above 2N/λ_max(Θ∞) is lowered to this fraction of it
+LR_CAP = 0.9
 YIELD_INTERVAL = 1.0 / 40.0
 
 
 @dataclass(frozen=True)
-class MnistRequest:
+class MnistRequest(JobRequest):
     """Parameters of the MNIST eigen-decomposition and training; invalid values raise
     :class:`NTKInputError`.  ``component`` is 1-based (2: the paper's second component);
     ``steps = 0`` picks the number of steps from λ_k (until e^{-λ_k t} = 0.05, at most 2000);
     ``lr`` is capped at 0.9 × 2N/λ_max(Θ∞)."""
 
-    depth: int = 4
-    widths: Tuple[int, ...] = (100, 1000)
     n_init: int = 1
-    nonlinearity: str = "relu"
-    slope: Optional[float] = None
-    beta: float = 0.1
-    parametrization: str = "ntk"
-    seed: int = 0
-    backend: str = "auto"
-    n_digits: int = 512
+    n_digits: int = 512          #: N, a balanced subset of the bundled test set drawn from data_seed
     data_seed: int = 0
-    component: int = 2
-    amplitude: float = 0.5
+    component: int = 2           #: k, 1-based
+    amplitude: float = 0.5       #: f* = f_0 + amplitude·f^(k)
     lr: float = 1.0
-    steps: int = 0
-    n_images: int = 4
-    train: bool = True
-    memory_budget: Optional[int] = None
+    steps: int = 0               #: 0: from λ_k (auto_steps)
+    n_images: int = 4            #: eigenfunction images of the leading components
+    train: bool = True           #: False: the kernel PCA only
+    n_inputs: ClassVar[int] = N_PIXELS
 
     def __post_init__(self):
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
-        validate_network(self)
+        super().__post_init__()
+        set_ = functools.partial(set_frozen, self)
         set_("n_digits", integer("number of digits", self.n_digits, MIN_DIGITS, MAX_DIGITS))
         set_("data_seed", integer("data seed", self.data_seed, 0, MAX_SEED))
         set_("component", integer("component", self.component, 1, self.n_digits))
         set_("steps", integer("steps", self.steps, 0, MAX_STEPS))
         set_("n_images", integer("number of eigenfunction images", self.n_images, 1, MAX_IMAGES))
         try:
-            lr, amp, beta = float(self.lr), float(self.amplitude), float(self.beta)
-            slope = None if self.slope is None else float(self.slope)
+            lr, amp = float(self.lr), float(self.amplitude)
         except (TypeError, ValueError):
-            raise NTKInputError("learning rate, amplitude, beta and slope must be numbers") from None
+            raise NTKInputError("learning rate and amplitude must be numbers") from None
         if not (math.isfinite(lr) and lr > 0):
             raise NTKInputError(f"learning rate must be a finite number > 0 (got {self.lr!r})")
         if not (math.isfinite(amp) and amp != 0):
             raise NTKInputError(f"amplitude must be a finite non-zero number (got {self.amplitude!r})")
         set_("lr", lr)
         set_("amplitude", amp)
-        set_("beta", beta)
-        set_("slope", slope)
         set_("train", bool(self.train))
-        if self.memory_budget is not None:
-            set_("memory_budget", integer("memory budget", self.memory_budget, 1, 2 ** 62))
-        self.architecture(self.widths[0])
-
-    @property
-    def n_nets(self) -> int:
-        return len(self.widths) * self.n_init
-
-    def architecture(self, width: int) -> Architecture:
-        return Architecture.build(N_PIXELS, depth=self.depth, widths=[int(width)] * (self.depth - 1), outputs=1,
-                                  nonlinearity=self.nonlinearity, slope=self.slope, beta=self.beta,
-                                  parametrization=self.parametrization)
 
     def digits(self):
         """(X (N, 784), labels (N,)): centred, projected to the sphere of radius √784 (as Figure 3)."""
@@ -112,9 +97,7 @@ class MnistRequest:
         return X, labels
 
     def describe(self) -> str:
-        nl = self.nonlinearity if self.slope is None else f"{self.nonlinearity}({self.slope:g})"
-        param = "NTK" if self.parametrization == "ntk" else "standard"
-        return f"{self.n_digits} digits · depth {self.depth} · {nl} · β = {self.beta:g} · {param}"
+        return f"{self.n_digits} digits · {self.describe_network()}"
 
 
 @dataclass(frozen=True)
@@ -153,10 +136,16 @@ class MnistSnapshot:
         return self.state != "running"
 
 
-def _frozen(a, dtype=np.float64) -> np.ndarray:
-    a = np.array(a, dtype=dtype, copy=True)
-    a.setflags(write=False)
-    return a
+def digits_pca(arch: Architecture, X: np.ndarray) -> Tuple[np.ndarray, KernelPCA]:
+    """(Θ∞(X, X), its kernel PCA): the eigenpairs of Θ∞/N on the digits (Figure 3's panels (a)–(c))."""
+    theta = analytic_kernels(arch, X).ntk
+    return theta, kernel_pca(theta)
+
+
+def capped_lr(theta: np.ndarray, lr: float) -> Tuple[float, float]:
+    """(η used, 2N/λ_max(Θ∞)): ``lr``, or :data:`LR_CAP` × the bound when ``lr`` exceeds it."""
+    bound = max_stable_lr(theta, len(theta))
+    return (lr if lr <= bound else LR_CAP * bound), bound
 
 
 def auto_steps(lam: float, lr: float) -> int:
@@ -164,6 +153,21 @@ def auto_steps(lam: float, lr: float) -> int:
     if not lam > 0:
         return AUTO_MAX_STEPS
     return int(max(1, min(AUTO_MAX_STEPS, math.ceil(math.log(1.0 / FULL_DECAY) / (lam * lr)))))
+
+
+def component_target(arch: Architecture, params, X: np.ndarray, pca: KernelPCA, k: int,
+                     amplitude: float) -> np.ndarray:
+    """f* = f_0 + amplitude·f^(k) on the digits, f^(k) = √N v_k (so that f_0 − f* lies along v_k)."""
+    f_k = math.sqrt(len(X)) * pca.eigenvectors[:, k]
+    return np.asarray(apply(arch, params, X), dtype=np.float64)[:, 0] + amplitude * f_k
+
+
+def component_norms(pca: KernelPCA, f_train: np.ndarray, target: np.ndarray, k: int):
+    """(||g_t||, ||h_t||, g_t's coefficient on v_k), per point (divided by √N), for each row of
+    ``f_train`` (T, N, 1): the residual f_t − f* along component k and orthogonal to it."""
+    d = decompose(pca, f_train, target, component=k)
+    root = math.sqrt(len(target))
+    return d.g_norm / root, d.h_norm / root, d.coeff[:, 0, 0] / root
 
 
 def record_interval(steps: int) -> int:
@@ -184,6 +188,21 @@ def memory_needed(request: MnistRequest) -> int:
     return int(pca + nets * request.n_init * len(request.widths))
 
 
+def _pca_snapshot(req: MnistRequest, X, labels, pca: KernelPCA, theta) -> MnistSnapshot:
+    """The first snapshot: the spectrum, eigenvectors and images, the learning rate and steps."""
+    lam, k = pca.eigenvalues, req.component - 1
+    lr, bound = capped_lr(theta, req.lr)
+    steps = req.steps or auto_steps(float(lam[k]), lr)
+    lr_note = (f"η = {lr:.3g}" + ("" if lr == req.lr else f" (η = {req.lr:g} capped at 0.9 × 2N/λ_max ≈ {bound:.3g})"))
+    return MnistSnapshot(
+        request=req, labels=frozen(labels, np.int64), eigenvalues=frozen(pca.all_eigenvalues),
+        eigenvectors=frozen(pca.eigenvectors), images=frozen(eigen_images(pca.eigenvectors, X, req.n_images)),
+        lr=lr, steps=steps, lr_bound=bound, progress=0.02 if req.train else 1.0,
+        status=(f"kernel PCA of Θ∞ on {len(X)} digits ready: λ_{req.component} = {lam[k]:.4g}" +
+                (f"; training {req.n_nets} network(s) {steps} steps at {lr_note}" if req.train else "")),
+        state="running" if req.train else "ok")
+
+
 def mnist_job(request: MnistRequest) -> Iterator[MnistSnapshot]:
     """Yield :class:`MnistSnapshot` s: the PCA first, then the training (module docstring)."""
     req = request
@@ -192,94 +211,62 @@ def mnist_job(request: MnistRequest) -> Iterator[MnistSnapshot]:
     check_budget(memory_needed(req), f"{req.n_digits} digits and {req.n_nets} networks of widths "
                  f"{', '.join(map(str, req.widths))}", req.memory_budget)
     X, labels = req.digits()
-    N = len(X)
-    theta = analytic_kernels(req.architecture(req.widths[0]), X).ntk
-    pca = kernel_pca(theta)
-    lam = pca.eigenvalues
-    k = req.component - 1
-    bound = max_stable_lr(theta, N)
-    lr = req.lr if req.lr <= bound else 0.9 * bound
-    steps = req.steps or auto_steps(float(lam[k]), lr)
-    lr_note = (f"η = {lr:.3g}" + ("" if lr == req.lr else f" (η = {req.lr:g} capped at 0.9 × 2N/λ_max ≈ {bound:.3g})"))
-    snap = MnistSnapshot(
-        request=req, labels=_frozen(labels, np.int64), eigenvalues=_frozen(pca.all_eigenvalues),
-        eigenvectors=_frozen(pca.eigenvectors), images=_frozen(eigen_images(pca.eigenvectors, X, req.n_images)),
-        lr=lr, steps=steps, lr_bound=bound, progress=0.02 if req.train else 1.0,
-        status=(f"kernel PCA of Θ∞ on {N} digits ready: λ_{req.component} = {lam[k]:.4g}" +
-                (f"; training {req.n_nets} network(s) {steps} steps at {lr_note}" if req.train else "")),
-        state="running" if req.train else "ok")
+    theta, pca = digits_pca(req.architecture(req.widths[0]), X)
+    snap = _pca_snapshot(req, X, labels, pca, theta)
     yield snap
-    if not req.train:
-        return
+    if req.train:
+        yield from _training(req, X, pca, snap)
 
+
+def _training(req: MnistRequest, X, pca: KernelPCA, snap: MnistSnapshot) -> Iterator[MnistSnapshot]:
+    """The networks trained along component k, interleaved record by record."""
+    k, lam_k, lr, steps = req.component - 1, float(pca.eigenvalues[req.component - 1]), snap.lr, snap.steps
     every = record_interval(steps)
-    rec_steps = np.arange(0, steps + 1, every, dtype=np.int64)
-    if rec_steps[-1] != steps:
-        rec_steps = np.append(rec_steps, steps)
-    times = rec_steps * lr
+    times = recorded_steps(steps, every) * lr
     T, n_nets = len(times), req.n_nets
     g_norm = np.full((n_nets, T), np.nan)
     h_norm = np.full((n_nets, T), np.nan)
     n_rec = np.zeros(n_nets, dtype=np.int64)
     width_index = np.repeat(np.arange(len(req.widths)), req.n_init)
-    f_k = math.sqrt(N) * pca.eigenvectors[:, k]
-    snap = dataclasses.replace(snap, times=_frozen(times),
-                               theory=_frozen(abs(req.amplitude) * np.exp(-lam[k] * times)),
-                               net_width_index=_frozen(width_index, np.int64))
+    # where the steps run, and why when not on the chosen backend (backends.training.plan_steps)
+    snap = dataclasses.replace(snap, times=frozen(times), theory=frozen(abs(req.amplitude) * np.exp(-lam_k * times)),
+                               net_width_index=frozen(width_index, np.int64),
+                               backend=plan_steps(req.backend, len(X), False).label)
 
     def current(progress, status, state="running", message=""):
-        return dataclasses.replace(snap, g_norm=_frozen(g_norm), h_norm=_frozen(h_norm),
-                                   n_recorded=_frozen(n_rec, np.int64), progress=progress, status=status,
+        return dataclasses.replace(snap, g_norm=frozen(g_norm), h_norm=frozen(h_norm),
+                                   n_recorded=frozen(n_rec, np.int64), progress=progress, status=status,
                                    state=state, message=message)
 
-    # where the steps run: an OpenCL GPU when "auto" selects one (or "opencl" is asked for),
-    # compiled steps for a few digits, else the NumPy reference
-    step_backend = req.backend
-    snap = dataclasses.replace(snap, backend=plan_steps(step_backend, N, False).label)
     yield current(0.03, f"initializing {n_nets} network(s)")
     archs = [req.architecture(w) for w in req.widths]
     runs, targets = [], []
     for j in range(n_nets):
         arch = archs[width_index[j]]
         p0 = init_params(arch, req.seed + j % req.n_init)
-        target = np.asarray(apply(arch, p0, X), dtype=np.float64)[:, 0] + req.amplitude * f_k
-        targets.append(target)
-        runs.append(train_iter(arch, X, target[:, None], params=p0, lr=lr, steps=steps, record_every=every,
-                               check_stability=False, backend=step_backend))
+        targets.append(component_target(arch, p0, X, pca, k, req.amplitude))
+        runs.append(train_iter(arch, X, targets[-1][:, None], params=p0, lr=lr, steps=steps, record_every=every,
+                               check_stability=False, backend=req.backend))
         del p0
         yield current(0.03, f"initializing {n_nets} network(s): {j + 1} done")
     total = float(sum(a.n_params for a in archs) * req.n_init * T)
     done = 0.0
     last = time.perf_counter()
-    active = list(range(n_nets))
-    sqrt_n = math.sqrt(N)
-    blas = leave_a_core_for_the_gui()
-    blas.__enter__()
-    try:
-        while active:
-            for j in list(active):
-                s = next(runs[j])
-                r = int(n_rec[j])
-                d = decompose(pca, s.f_train[None], targets[j], component=k)
-                g_norm[j, r] = d.g_norm[0] / sqrt_n
-                h_norm[j, r] = d.h_norm[0] / sqrt_n
-                n_rec[j] = r + 1
-                done += archs[width_index[j]].n_params
-                if s.final:
-                    active.remove(j)
-                    if s.status == "diverged":
-                        w, i = divmod(j, req.n_init)
-                        msg = f"network n = {req.widths[w]:,} (initialization {i + 1}) {s.message}; the run stopped"
-                        yield current(done / total, "⚠ " + msg, "diverged", msg)
-                        return
-                now = time.perf_counter()
-                if now - last >= YIELD_INTERVAL:
-                    last = now
-                    yield current(0.03 + 0.97 * done / total,
-                                  f"training along component {req.component}: t = {s.t:g} of {steps * lr:g}")
-        yield current(1.0, f"done: {n_nets} network(s) trained {steps} steps to t = {steps * lr:g} "
-                           f"(λ_{req.component} t = {lam[k] * steps * lr:.3g})", "ok")
-    finally:
-        for run in runs:
-            run.close()
-        blas.__exit__(None, None, None)
+    with contextlib.closing(round_robin(runs)) as rounds:
+        for j, s in rounds:
+            r = int(n_rec[j])
+            g, h, _ = component_norms(pca, s.f_train[None], targets[j], k)
+            g_norm[j, r], h_norm[j, r] = g[0], h[0]
+            n_rec[j] = r + 1
+            done += archs[width_index[j]].n_params
+            if s.status == "diverged":
+                msg = divergence_message(req, j, s.message)
+                yield current(done / total, "⚠ " + msg, "diverged", msg)
+                return
+            now = time.perf_counter()
+            if now - last >= YIELD_INTERVAL:
+                last = now
+                yield current(0.03 + 0.97 * done / total,
+                              f"training along component {req.component}: t = {s.t:g} of {steps * lr:g}")
+    yield current(1.0, f"done: {n_nets} network(s) trained {steps} steps to t = {steps * lr:g} "
+                       f"(λ_{req.component} t = {lam_k * steps * lr:.3g})", "ok")

@@ -34,10 +34,15 @@ the window's thread and the training thread do not wait for each other.
 Network ``(k, i)`` (width ``widths[k]``, initialization ``i``) starts from ``seed + i``, as the
 kernel panel's initializations do.  The first network that diverges stops the whole run: the
 final snapshot keeps every curve recorded so far and says which network diverged and when.
+
+The infinite-width kernels of the prediction (:func:`limit_kernels`) are the ones ``ntk reproduce
+fig2`` (:mod:`ntk_desktop.figures.fig2`) uses too.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -50,11 +55,11 @@ from ..backends.training import plan_steps, train_iter
 from ..core.memory import check_budget, estimate_analytic, estimate_training
 from ..core.network import Architecture
 from ..core.predict import predict_gd
+from ..core.spec import MAX_SEED, integer, set_frozen
 from ..core.stability import max_stable_lr
 from ..data.synthetic import circle_points, circle_slice, figure2_training_set, product_target
 from ..errors import NTKInputError
-from . import leave_a_core_for_the_gui
-from ._validate import MAX_SEED, integer, validate_network
+from .requests import JobRequest, divergence_message, frozen, recorded_steps, round_robin
 
 DATASETS = ("figure2", "random")
 DTYPES = ("float32", "float64")
@@ -73,23 +78,16 @@ _PREDICT_CHUNK = 32
 
 
 @dataclass(frozen=True)
-class TrainingRequest:
+class TrainingRequest(JobRequest):
     """Parameters of a training run; invalid values raise :class:`NTKInputError`.
 
     ``dataset``: ``"figure2"`` — the 4 points of Figure 2 (one per quadrant, drawn from
     ``data_seed``) — or ``"random"`` — ``n_points`` uniform points of the circle from
-    ``data_seed``; the targets are f*(x) = x1·x2 in both cases.
+    ``data_seed``; the targets are f*(x) = x1·x2 in both cases.  ``backend`` (of the spec):
+    where the steps run, passed through to :func:`~ntk_desktop.backends.training.train_iter`.
     """
 
-    depth: int = 4
     widths: Tuple[int, ...] = (50, 1000)
-    n_init: int = 10
-    nonlinearity: str = "relu"
-    slope: Optional[float] = None
-    beta: float = 0.1
-    parametrization: str = "ntk"
-    seed: int = 0
-    backend: str = "auto"          # where the steps run (backends.training.plan_steps)
     lr: float = 1.0
     steps: int = 1000
     record_every: int = 10
@@ -98,14 +96,13 @@ class TrainingRequest:
     data_seed: int = 0
     n_angles: int = 201
     linearized: bool = False
-    memory_budget: Optional[int] = None
     #: floating-point type of the trained networks: float32 (2–3× faster for few training points,
     #: where a step is bound by reading the weights; what the desktop uses) or float64
     dtype: str = "float32"
 
     def __post_init__(self):
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
-        validate_network(self)
+        super().__post_init__()
+        set_ = functools.partial(set_frozen, self)
         set_("steps", integer("steps", self.steps, 1, MAX_STEPS))
         set_("record_every", integer("record interval", self.record_every, 1, MAX_STEPS))
         set_("n_points", integer("number of training points", self.n_points, 1, MAX_POINTS))
@@ -117,19 +114,12 @@ class TrainingRequest:
             raise NTKInputError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
         try:
             lr = float(self.lr)
-            beta = float(self.beta)
-            slope = None if self.slope is None else float(self.slope)
         except (TypeError, ValueError):
-            raise NTKInputError("learning rate, beta and slope must be numbers") from None
+            raise NTKInputError(f"learning rate must be a number (got {self.lr!r})") from None
         if not (math.isfinite(lr) and 0 < lr <= MAX_LR):
             raise NTKInputError(f"learning rate must be a number in (0, {MAX_LR:g}] (got {self.lr!r})")
         set_("lr", lr)
-        set_("beta", beta)
-        set_("slope", slope)
         set_("linearized", bool(self.linearized))
-        if self.memory_budget is not None:
-            set_("memory_budget", integer("memory budget", self.memory_budget, 1, 2 ** 62))
-        self.architecture(self.widths[0])      # the library checks β, the slope
         n_records = -(-self.steps // self.record_every) + 1
         if n_records > MAX_RECORDS:
             raise NTKInputError(f"{self.steps} steps recorded every {self.record_every} are {n_records} records, "
@@ -139,21 +129,9 @@ class TrainingRequest:
     def n_points_used(self) -> int:
         return 4 if self.dataset == "figure2" else self.n_points
 
-    @property
-    def n_nets(self) -> int:
-        return len(self.widths) * self.n_init
-
-    def architecture(self, width: int) -> Architecture:
-        return Architecture.build(2, depth=self.depth, widths=[int(width)] * (self.depth - 1), outputs=1,
-                                  nonlinearity=self.nonlinearity, slope=self.slope, beta=self.beta,
-                                  parametrization=self.parametrization)
-
     def record_steps(self) -> np.ndarray:
         """The recorded steps of a complete run: 0, r, 2r, … and ``steps``."""
-        s = np.arange(0, self.steps + 1, self.record_every, dtype=np.int64)
-        if s[-1] != self.steps:
-            s = np.append(s, self.steps)
-        return s
+        return recorded_steps(self.steps, self.record_every)
 
     def training_set(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(X (N, 2), y (N,), angles (N,)) of the training points."""
@@ -164,9 +142,7 @@ class TrainingRequest:
         return X, product_target(X), angles
 
     def describe(self, lr: bool = True) -> str:
-        nl = self.nonlinearity if self.slope is None else f"{self.nonlinearity}({self.slope:g})"
-        param = "NTK" if self.parametrization == "ntk" else "standard"
-        text = f"depth {self.depth} · {nl} · β = {self.beta:g} · {param} parametrization · {self.dtype}"
+        text = f"{self.describe_network()} parametrization · {self.dtype}"
         return text + (f" · η = {self.lr:g}" if lr else "")
 
 
@@ -227,19 +203,17 @@ class TrainingSnapshot:
         return int(np.argmin(np.abs(self.times - t)))
 
 
-def _frozen(a) -> np.ndarray:
-    a = np.array(a, dtype=np.float64, copy=True)
-    a.setflags(write=False)
-    return a
+def limit_kernels(arch: Architecture, X: np.ndarray, X_circle: np.ndarray):
+    """Θ∞ and Σ of the infinite-width network: (training × training, circle × training,
+    circle × circle) :class:`~ntk_desktop.core.analytic.AnalyticKernels`, what its Gaussian
+    prediction on the circle needs."""
+    return analytic_kernels(arch, X), analytic_kernels(arch, X_circle, X), analytic_kernels(arch, X_circle)
 
 
 def limit_prediction(request: TrainingRequest, X, y, X_circle, times):
     """(mean (R, A), percentiles (3, R, A), expected training loss (R,), Θ∞(X,X)) of the
     infinite-width network at ``times``, by :func:`predict_gd` in chunks of times."""
-    arch = request.architecture(request.widths[0])
-    kx = analytic_kernels(arch, X)
-    kt = analytic_kernels(arch, X_circle, X)
-    ktt = analytic_kernels(arch, X_circle)
+    kx, kt, ktt = limit_kernels(request.architecture(request.widths[0]), X, X_circle)
     R, A, N = len(times), len(X_circle), len(X)
     mean = np.empty((R, A))
     pct = np.empty((3, R, A))
@@ -275,53 +249,56 @@ def training_job(request: TrainingRequest) -> Iterator[TrainingSnapshot]:
     req = request
     if not isinstance(req, TrainingRequest):
         raise NTKInputError(f"training_job needs a TrainingRequest, not {type(req).__name__}")
-    steps = req.record_steps()
     check_budget(memory_needed(req), f"training {req.n_nets} networks of widths "
                  f"{', '.join(map(str, req.widths))}", req.memory_budget)
+    base = _limit_snapshot(req)
+    yield base
+    yield from _train_networks(req, base)
 
+
+def _limit_snapshot(req: TrainingRequest) -> TrainingSnapshot:
+    """The first snapshot: the data, the infinite-width prediction for every recorded time and the
+    learning-rate bound; no network trained yet."""
     X, y, train_angles = req.training_set()
-    step_backend = req.backend
     _, X_circle, angles = circle_slice(req.n_angles)
-    times = steps.astype(np.float64) * req.lr
+    times = req.record_steps().astype(np.float64) * req.lr
     R, A, n_nets = len(times), req.n_angles, req.n_nets
-
-    # --- the infinite-width prediction for every recorded time (in chunks of times, before the first
-    #     yield: a cancellation takes effect once it returns)
+    # the infinite-width prediction for every recorded time (in chunks of times, before the first
+    # yield: a cancellation takes effect once it returns)
     mean, pct, limit_loss, theta_xx = limit_prediction(req, X, y, X_circle, times)
     bound = max_stable_lr(theta_xx, len(X))
-
-    width_index = np.repeat(np.arange(len(req.widths)), req.n_init)
-    loss = np.full((n_nets, R), np.nan)
-    drift = np.full((n_nets, R), np.nan)
-    lin_loss = np.full((n_nets, R), np.nan) if req.linearized else None
-    f_circle = np.full((n_nets, A), np.nan)
-    f_lin = np.full((n_nets, A), np.nan) if req.linearized else None
-    n_rec = np.zeros(n_nets, dtype=np.int64)
-    t_now = np.full(n_nets, np.nan)
-    net_bound = np.full(n_nets, np.nan)
-
     if req.lr > bound:
         lr_note = (f"⚠ η = {req.lr:g} exceeds the largest stable learning rate 2N/λ_max(Θ∞) ≈ {bound:.3g}: "
                    "gradient descent is expected to diverge")
     else:
         lr_note = f"η = {req.lr:g} (largest stable learning rate 2N/λ_max(Θ∞) ≈ {bound:.3g})"
-    base = TrainingSnapshot(
-        request=req, angles=_frozen(angles), target_circle=_frozen(product_target(X_circle)),
-        X_train=_frozen(X), y_train=_frozen(y), train_angles=_frozen(train_angles), times=_frozen(times),
-        limit_mean=_frozen(mean), limit_percentiles=_frozen(pct), limit_loss=_frozen(limit_loss),
-        lr_bound=float(bound), net_width_index=width_index.copy(), n_recorded=n_rec.copy(),
-        t_now=t_now.copy(), loss=_frozen(loss), drift=_frozen(drift),
-        lin_loss=None if lin_loss is None else _frozen(lin_loss), f_circle=_frozen(f_circle),
-        f_lin_circle=None if f_lin is None else _frozen(f_lin), net_lr_bound=_frozen(net_bound),
+    unrecorded = frozen(np.full((n_nets, R), np.nan))
+    unseen = frozen(np.full((n_nets, A), np.nan))
+    return TrainingSnapshot(
+        request=req, angles=frozen(angles), target_circle=frozen(product_target(X_circle)),
+        X_train=frozen(X), y_train=frozen(y), train_angles=frozen(train_angles), times=frozen(times),
+        limit_mean=frozen(mean), limit_percentiles=frozen(pct), limit_loss=frozen(limit_loss),
+        lr_bound=float(bound), net_width_index=np.repeat(np.arange(len(req.widths)), req.n_init),
+        n_recorded=np.zeros(n_nets, dtype=np.int64), t_now=np.full(n_nets, np.nan), loss=unrecorded,
+        drift=unrecorded, lin_loss=unrecorded if req.linearized else None, f_circle=unseen,
+        f_lin_circle=unseen if req.linearized else None, net_lr_bound=frozen(np.full(n_nets, np.nan)),
         progress=0.0, status=f"infinite-width prediction ready; {lr_note}", message=lr_note,
-        backend=f"{plan_steps(step_backend, len(X), req.linearized).label}, {req.dtype}")
-    yield base
+        backend=f"{plan_steps(req.backend, len(X), req.linearized).label}, {req.dtype}")
+
+
+def _train_networks(req: TrainingRequest, base: TrainingSnapshot) -> Iterator[TrainingSnapshot]:
+    """Every network trained interleaved, one record interval per round (module docstring)."""
+    n_nets, lr_note, width_index = req.n_nets, base.message, base.net_width_index
+    loss, drift, f_circle = (np.array(a) for a in (base.loss, base.drift, base.f_circle))
+    lin_loss = None if base.lin_loss is None else np.array(base.lin_loss)
+    f_lin = None if base.f_lin_circle is None else np.array(base.f_lin_circle)
+    n_rec, t_now, net_bound = base.n_recorded.copy(), base.t_now.copy(), np.array(base.net_lr_bound)
 
     def snapshot(progress, status, state="running", message=lr_note):
         return dataclasses.replace(
-            base, n_recorded=n_rec.copy(), t_now=_frozen(t_now), loss=_frozen(loss), drift=_frozen(drift),
-            lin_loss=None if lin_loss is None else _frozen(lin_loss), f_circle=_frozen(f_circle),
-            f_lin_circle=None if f_lin is None else _frozen(f_lin), net_lr_bound=_frozen(net_bound),
+            base, n_recorded=n_rec.copy(), t_now=frozen(t_now), loss=frozen(loss), drift=frozen(drift),
+            lin_loss=None if lin_loss is None else frozen(lin_loss), f_circle=frozen(f_circle),
+            f_lin_circle=None if f_lin is None else frozen(f_lin), net_lr_bound=frozen(net_bound),
             progress=progress, status=status, state=state, message=message)
 
     archs = [req.architecture(w) for w in req.widths]
@@ -338,56 +315,46 @@ def training_job(request: TrainingRequest) -> Iterator[TrainingSnapshot]:
             return True
         return due
 
+    X, y = np.asarray(base.X_train), np.asarray(base.y_train)
+    _, X_circle, _ = circle_slice(req.n_angles)
     runs = [train_iter(archs[width_index[j]], X, y[:, None], X_test=X_circle, seed=req.seed + j % req.n_init,
                        lr=req.lr, steps=req.steps, record_every=req.record_every, ntk_inputs=X,
                        linearized=req.linearized, dtype=req.dtype, test_when=circle_due(j),
-                       backend=step_backend)
+                       backend=req.backend)
             for j in range(n_nets)]
-    total = float(sum(a.n_params for a in archs) * req.n_init * R)
+    total = float(sum(a.n_params for a in archs) * req.n_init * len(base.times))
     done_work = 0.0
     last_yield = time.perf_counter()
-    active = list(range(n_nets))
-    blas = leave_a_core_for_the_gui()
-    blas.__enter__()
-    try:
-        while active:
-            for j in list(active):
-                snap = next(runs[j])
-                r = int(n_rec[j])
-                net_bound[j] = snap.max_stable_lr if snap.max_stable_lr is not None else np.nan
-                loss[j, r] = snap.loss
-                drift[j, r] = np.nan if snap.drift is None else snap.drift
-                fresh = snap.f_test is not None
-                if fresh:
-                    f_circle[j] = snap.f_test[:, 0]
-                    t_now[j] = snap.t
-                    if f_lin is not None:
-                        f_lin[j] = snap.f_lin_test[:, 0]
-                if lin_loss is not None:
-                    lin_loss[j, r] = snap.lin_loss
-                n_rec[j] = r + 1
-                done_work += archs[width_index[j]].n_params
-                if snap.final:
-                    active.remove(j)
-                    if snap.status == "diverged":
-                        k, i = divmod(j, req.n_init)
-                        msg = (f"network n = {req.widths[k]:,} (initialization {i + 1}) {snap.message}; "
-                               f"the run stopped (largest stable η ≈ {bound:.3g})")
-                        yield snapshot(done_work / total, "⚠ " + msg, "diverged", msg)
-                        return
-                now = time.perf_counter()
-                # a frame as soon as all networks have a new f on the circle, or at least every
-                # YIELD_INTERVAL (the loss and drift curves move too)
-                circles_new = fresh and bool(active) and j == active[-1] and bool(np.all(last_circle[active] >= last_yield))
-                if circles_new or now - last_yield >= YIELD_INTERVAL:
-                    last_yield = now
-                    t = float(np.nanmin(t_now))
-                    yield snapshot(done_work / total,
-                                   f"training {n_nets} network{'s' if n_nets > 1 else ''}: t = {t:g} "
-                                   f"of {req.steps * req.lr:g}; {lr_note}")
-        yield snapshot(1.0, f"done: {n_nets} network{'s' if n_nets > 1 else ''} trained to "
-                            f"t = {req.steps * req.lr:g}; {lr_note}", "ok")
-    finally:
-        for run in runs:
-            run.close()
-        blas.__exit__(None, None, None)
+    with contextlib.closing(round_robin(runs)) as rounds:
+        for j, snap in rounds:
+            r = int(n_rec[j])
+            net_bound[j] = snap.max_stable_lr if snap.max_stable_lr is not None else np.nan
+            loss[j, r] = snap.loss
+            drift[j, r] = np.nan if snap.drift is None else snap.drift
+            fresh = snap.f_test is not None
+            if fresh:
+                f_circle[j] = snap.f_test[:, 0]
+                t_now[j] = snap.t
+                if f_lin is not None:
+                    f_lin[j] = snap.f_lin_test[:, 0]
+            if lin_loss is not None:
+                lin_loss[j, r] = snap.lin_loss
+            n_rec[j] = r + 1
+            done_work += archs[width_index[j]].n_params
+            if snap.status == "diverged":
+                msg = f"{divergence_message(req, j, snap.message)} (largest stable η ≈ {base.lr_bound:.3g})"
+                yield snapshot(done_work / total, "⚠ " + msg, "diverged", msg)
+                return
+            active = np.flatnonzero(n_rec < len(base.times))       # the networks still training
+            now = time.perf_counter()
+            # a frame as soon as all networks have a new f on the circle, or at least every
+            # YIELD_INTERVAL (the loss and drift curves move too)
+            circles_new = (fresh and len(active) > 0 and j == active[-1]
+                           and bool(np.all(last_circle[active] >= last_yield)))
+            if circles_new or now - last_yield >= YIELD_INTERVAL:
+                last_yield = now
+                yield snapshot(done_work / total,
+                               f"training {n_nets} network{'s' if n_nets > 1 else ''}: t = {float(np.nanmin(t_now)):g} "
+                               f"of {req.steps * req.lr:g}; {lr_note}")
+    yield snapshot(1.0, f"done: {n_nets} network{'s' if n_nets > 1 else ''} trained to "
+                        f"t = {req.steps * req.lr:g}; {lr_note}", "ok")

@@ -11,19 +11,18 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, ClassVar, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from ..core.empirical import empirical_ntk
-from ..core.memory import check_budget, format_bytes
-from ..core.network import Architecture, Params, init_params
+from ..core.network import Architecture
+from ..core.spec import NetworkSpec
 from ..errors import NTKInputError
 
-#: the paper's experiments (Jacot et al. 2018, §6): ReLU, depth L = 4, β = 0.1, η = 1, NTK parametrization
-DEPTH = 4
-BETA = 0.1
-NONLINEARITY = "relu"
+#: the paper's network (Jacot et al. 2018, §6): ReLU, depth L = 4, β = 0.1, NTK parametrization ...
+PAPER = NetworkSpec(depth=4, nonlinearity="relu", beta=0.1, parametrization="ntk")
+#: ... trained with η = 1
 LR = 1.0
 
 #: confidence level of every statistical acceptance interval: a correct implementation fails a
@@ -75,9 +74,9 @@ class Check:
 
     def to_json(self) -> dict:
         thr = [float(t) for t in self.threshold] if self.comparison == "in" else float(self.threshold)
-        return {"name": self.name, "description": self.description, "value": _jsonable(self.value),
+        return {"name": self.name, "description": self.description, "value": jsonable(self.value),
                 "comparison": self.comparison, "threshold": thr, "passed": bool(self.passed),
-                "reasoning": self.reasoning, "details": _jsonable(self.details)}
+                "reasoning": self.reasoning, "details": jsonable(self.details)}
 
 
 @dataclass
@@ -109,13 +108,14 @@ def fmt(x) -> str:
     return f"{v:.4g}"
 
 
-def _jsonable(x):
+def jsonable(x):
+    """``x`` with NumPy values as plain JSON values (non-finite floats as strings)."""
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
+        return jsonable(x.tolist())
     if isinstance(x, (np.integer,)):
         return int(x)
     if isinstance(x, (np.floating, float)):
@@ -128,8 +128,23 @@ def _jsonable(x):
 
 # ---------------------------------------------------------------------------------------------
 # settings helpers
+class FigureSettings:
+    """Base of the figures' settings dataclasses: the paper's setting (the defaults) or the
+    ``--quick`` one (the defaults updated by the class's ``QUICK``), each with overrides."""
+
+    QUICK: ClassVar[dict] = {}
+
+    @classmethod
+    def paper(cls, **kw):
+        return cls(**kw)
+
+    @classmethod
+    def quick_settings(cls, **kw):
+        return cls(**{**cls.QUICK, **kw})
+
+
 def settings_dict(settings) -> dict:
-    return {k: _jsonable(v) for k, v in dataclasses.asdict(settings).items()}
+    return {k: jsonable(v) for k, v in dataclasses.asdict(settings).items()}
 
 
 def check_widths(widths: Sequence[int], count: Optional[int] = None, minimum: int = 2,
@@ -153,9 +168,20 @@ def check_positive(value, name: str, minimum: int = 1) -> int:
 
 
 def architecture(n_in: int, width: int) -> Architecture:
-    """The paper's network: ReLU, depth 4, β = 0.1, NTK parametrization, one output."""
-    return Architecture.build(n_in, depth=DEPTH, width=int(width), outputs=1, nonlinearity=NONLINEARITY,
-                              beta=BETA, parametrization="ntk")
+    """The paper's network (:data:`PAPER`) with ``n_in`` inputs, hidden layers of ``width``, one output."""
+    return PAPER.architecture(width, n_in=n_in)
+
+
+def network_arrays() -> dict:
+    """The npz keys naming the paper's network: depth, beta, nonlinearity, parametrization."""
+    return {"depth": np.array(PAPER.depth), "beta": np.array(PAPER.beta),
+            "nonlinearity": np.array(PAPER.nonlinearity), "parametrization": np.array(PAPER.parametrization)}
+
+
+def network_settings() -> dict:
+    """The report's settings naming the paper's network."""
+    return dict(depth=PAPER.depth, beta=PAPER.beta, nonlinearity=PAPER.nonlinearity,
+                parametrization=PAPER.parametrization)
 
 
 def network_seed(seed: int, figure: int, width_index: int, k: int) -> int:
@@ -181,7 +207,6 @@ def check_seed(seed) -> int:
 
 # ---------------------------------------------------------------------------------------------
 # kernels: the core reference, or a backend of ntk_desktop.backends
-KernelFn = Callable[[Architecture, Params, np.ndarray, Optional[np.ndarray]], np.ndarray]
 
 
 def kernel_function(backend: Optional[str]) -> tuple:
@@ -209,10 +234,6 @@ def kernel_function(backend: Optional[str]) -> tuple:
     return fn, f"{name} ({device})" if device else str(name)
 
 
-def init_network(arch: Architecture, seed: int, dtype) -> Params:
-    return init_params(arch, seed, dtype)
-
-
 # ---------------------------------------------------------------------------------------------
 # memory
 def params_bytes(arch: Architecture, itemsize: int) -> int:
@@ -222,10 +243,6 @@ def params_bytes(arch: Architecture, itemsize: int) -> int:
 def init_scratch_bytes(arch: Architecture) -> int:
     """init_params draws each layer in float64 before casting."""
     return int(max(arch.widths[l + 1] * arch.widths[l] for l in range(arch.depth)) * 8)
-
-
-def budget_check(needed: int, what: str, budget: Optional[int]) -> None:
-    check_budget(int(needed), what, budget)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,7 +277,3 @@ class Stages:
             self._current = None
         self.times["total"] = now - self._t0
         return {k: round(v, 3) for k, v in self.times.items()}
-
-
-def describe_bytes(n: int) -> str:
-    return format_bytes(n)

@@ -33,26 +33,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import ClassVar, Optional
 
 import numpy as np
 
 from ..core.analytic import analytic_kernels
-from ..core.memory import estimate_empirical, estimate_training
-from ..core.network import check_dtype
-from ..core.training import train
+from ..backends.training import train
+from ..core.memory import check_budget, estimate_empirical, estimate_training, format_bytes
+from ..core.network import check_dtype, init_params
 from ..data.synthetic import circle_slice, gaussian_points, product_target
-from ._blas import blas_threads
-from .common import (LEVEL, LR, Check, FigureResult, Progress, Stages, architecture, budget_check, check_positive,
-                     check_seed, check_widths, init_network, init_scratch_bytes, kernel_function, network_seed,
-                     params_bytes, settings_dict, describe_bytes)
+from ..experiments import blas_threads
+from ..experiments.kernel_slices import limit_slice
+from .common import (LEVEL, LR, Check, FigureResult, FigureSettings, Progress, Stages, architecture, check_positive,
+                     check_seed, check_widths, init_scratch_bytes, kernel_function, network_arrays, network_seed,
+                     network_settings, params_bytes, settings_dict)
 
 FIGURE = 1
 TITLE = "Convergence of the NTK to a fixed limit (Jacot et al. 2018, Figure 1)"
 
 
 @dataclass
-class Fig1Settings:
+class Fig1Settings(FigureSettings):
     widths: tuple = (500, 10000)
     n_init: int = 10
     steps: int = 200
@@ -66,15 +67,7 @@ class Fig1Settings:
     backend: Optional[str] = None
     threads: int = 1
 
-    @classmethod
-    def paper(cls, **kw) -> "Fig1Settings":
-        return cls(**kw)
-
-    @classmethod
-    def quick_settings(cls, **kw) -> "Fig1Settings":
-        base = dict(widths=(64, 1024), slice_points=121, quick=True)
-        base.update(kw)
-        return cls(**base)
+    QUICK: ClassVar[dict] = dict(widths=(64, 1024), slice_points=121, quick=True)
 
     def validated(self) -> "Fig1Settings":
         return replace(self, widths=check_widths(self.widths, count=2),
@@ -123,15 +116,15 @@ def compute(settings: Fig1Settings, *, progress: Progress = None, budget: Option
     st = Stages("fig1", progress, quiet)
     ntk_fn, backend_desc = kernel_function(s.backend)
     needed = estimate_bytes(s)
-    budget_check(needed, f"Figure 1 at width {max(s.widths)} ({s.dtype})", budget)
+    check_budget(needed, f"Figure 1 at width {max(s.widths)} ({s.dtype})", budget)
 
     st.stage("setup", f"Θ∞ on {s.slice_points} slice points; {s.n_train} random N(0,1) training inputs "
-                      f"(data seed {s.data_seed}); about {describe_bytes(needed)} at the widest network")
+                      f"(data seed {s.data_seed}); about {format_bytes(needed)} at the widest network")
     x0, S, gammas = circle_slice(s.slice_points)
     X = gaussian_points(s.n_train, 2, seed=s.data_seed)
     Y = product_target(X)[:, None]
     arch0 = architecture(2, s.widths[0])
-    theta_inf = analytic_kernels(arch0, x0[None], S).ntk[0]
+    theta_inf = limit_slice(arch0, S)[0]
     theta_inf_x0 = float(analytic_kernels(arch0, x0[None]).ntk[0, 0])
 
     W, K = len(s.widths), s.n_init
@@ -150,7 +143,7 @@ def compute(settings: Fig1Settings, *, progress: Progress = None, budget: Option
         with blas_threads(s.threads):
             for k in range(K):
                 seeds[i, k] = network_seed(s.seed, FIGURE, i, k)
-                p0 = init_network(arch, int(seeds[i, k]), s.dtype)
+                p0 = init_params(arch, int(seeds[i, k]), s.dtype)
                 theta0[i, k] = ntk_fn(arch, p0, x0[None], S)[0]
                 r = train(arch, X, Y, params=p0, dtype=s.dtype, lr=s.lr, steps=s.steps, record_every=s.steps)
                 del p0
@@ -191,13 +184,12 @@ def compute(settings: Fig1Settings, *, progress: Progress = None, budget: Option
         "mean_t0": theta0.mean(axis=1), "std_t0": theta0.std(axis=1, ddof=1),
         "mean_t": np.nanmean(theta1, axis=1), "std_t": np.nanstd(theta1, axis=1, ddof=1),
         "drift": info.pop("_drift"), "loss": loss, "max_stable_lr": bounds,
-        "depth": np.array(4), "beta": np.array(0.1), "nonlinearity": np.array("relu"),
-        "parametrization": np.array("ntk"), "dtype": np.array(s.dtype), "seed": np.array(s.seed),
+        **network_arrays(), "dtype": np.array(s.dtype), "seed": np.array(s.seed),
     }
     info["theta_inf_x0_x0"] = theta_inf_x0
     info["final_loss_mean"] = {str(w): float(np.mean(loss[i, :, 1])) for i, w in enumerate(s.widths)}
     settings_out = settings_dict(s)
-    settings_out.update(depth=4, beta=0.1, nonlinearity="relu", parametrization="ntk", backend=backend_desc)
+    settings_out.update(**network_settings(), backend=backend_desc)
     result = FigureResult("fig1", TITLE, arrays, checks, settings_out, notes, info)
     result.timings = st.finish()
     return result

@@ -28,21 +28,22 @@ t = ∞, so a converged network is what matters.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from typing import Optional
+from dataclasses import dataclass, field, replace
+from typing import ClassVar, Optional
 
 import numpy as np
 
-from ..core.analytic import analytic_kernels
-from ..core.network import apply, check_dtype
+from ..core.memory import check_budget, format_bytes
+from ..core.network import apply, check_dtype, init_params
 from ..core.predict import estimate_predict, predict_gd
 from ..core.memory import estimate_training
 from ..core.training import train_iter
 from ..data.synthetic import FIGURE2_SEED, circle_slice, figure2_training_set
-from ._blas import blas_threads
-from .common import (LEVEL, LR, Check, FigureResult, Progress, Stages, architecture, budget_check, check_positive,
-                     check_seed, check_widths, describe_bytes, init_network, init_scratch_bytes, mc_seed,
-                     network_seed, params_bytes, settings_dict)
+from ..experiments import blas_threads
+from ..experiments.training_runs import limit_kernels
+from .common import (LEVEL, LR, Check, FigureResult, FigureSettings, Progress, Stages, architecture, check_positive,
+                     check_seed, check_widths, init_scratch_bytes, mc_seed, network_arrays, network_seed,
+                     network_settings, params_bytes, settings_dict)
 
 FIGURE = 2
 TITLE = "Trained networks against the infinite-width Gaussian (Jacot et al. 2018, Figure 2)"
@@ -60,7 +61,7 @@ CHECK_EVERY = 10
 
 
 @dataclass
-class Fig2Settings:
+class Fig2Settings(FigureSettings):
     widths: tuple = (50, 1000)
     n_init: int = 10
     steps: Optional[int] = 1000      #: None: until converged (see QUICK_LOSS_RATIO), at most MAX_STEPS
@@ -72,15 +73,7 @@ class Fig2Settings:
     quick: bool = False
     threads: int = 1
 
-    @classmethod
-    def paper(cls, **kw) -> "Fig2Settings":
-        return cls(**kw)
-
-    @classmethod
-    def quick_settings(cls, **kw) -> "Fig2Settings":
-        base = dict(steps=None, quick=True)
-        base.update(kw)
-        return cls(**base)
+    QUICK: ClassVar[dict] = dict(steps=None, quick=True)
 
     def validated(self) -> "Fig2Settings":
         return replace(self, widths=check_widths(self.widths, count=2),
@@ -127,75 +120,120 @@ def compute(settings: Fig2Settings, *, progress: Progress = None, budget: Option
     s = settings.validated()
     st = Stages("fig2", progress, quiet)
     needed = estimate_bytes(s)
-    budget_check(needed, f"Figure 2 at width {max(s.widths)} ({s.dtype})", budget)
+    check_budget(needed, f"Figure 2 at width {max(s.widths)} ({s.dtype})", budget)
 
     st.stage("theory", f"infinite-width Gaussian at t=∞ on {s.slice_points} slice points "
-                       f"(about {describe_bytes(needed)} at most)")
+                       f"(about {format_bytes(needed)} at most)")
     X, Y, angles = figure2_training_set(s.data_seed)
     _, S, gammas = circle_slice(s.slice_points)
     N = len(X)
-    arch0 = architecture(2, s.widths[0])
-    kxx = analytic_kernels(arch0, X)
-    ktx = analytic_kernels(arch0, S, X)
-    ktt = analytic_kernels(arch0, S)
-    lam = np.linalg.eigvalsh(kxx.ntk / N)
-    lam_min = float(lam[0])
+    kxx, ktx, ktt = limit_kernels(architecture(2, s.widths[0]), X, S)
+    lam_min = float(np.linalg.eigvalsh(kxx.ntk / N)[0])
     until_converged = s.steps is None
     steps = MAX_STEPS if until_converged else s.steps
     t_end = steps * s.lr
     pred = predict_gd(kxx.ntk, ktx.ntk, kxx.nngp, ktx.nngp, ktt.nngp, Y, [math.inf, t_end], N=N, levels=LEVELS)
-    mean = pred.mean[0, :, 0]
-    cov = pred.cov[0]
-    std = pred.std[0]
+    mean, cov, std = pred.mean[0, :, 0], pred.cov[0], pred.std[0]
     pct = pred.percentiles[:, 0, :, 0]          # (3, M)
     lo, hi = pct[0], pct[2]
     # how far the t_end Gaussian is from the t = ∞ one (the networks stop at t_end)
     gap = float(np.max(np.abs(pred.mean[1, :, 0] - mean) / np.maximum(std, 1e-300)))
-    t_conv = math.log(1.0 / math.sqrt(QUICK_LOSS_RATIO)) / lam_min     # e^{-λ_min t} = 1e-4
 
     st.stage("mc", f"sampling distribution of the coverage of {s.n_init} draws ({MC_DRAWS} Monte-Carlo draws)")
     per, avg, diff = coverage_distribution(mean, cov, lo, hi, s.n_init, mc_seed(s.seed, FIGURE, 0))
-
-    W, K, M = len(s.widths), s.n_init, len(gammas)
-    f_net = np.empty((W, K, M))
-    f_init = np.empty((W, K, M))
-    f_train = np.empty((W, K, N))
-    loss = np.empty((W, K, 2))
-    seeds = np.empty((W, K), dtype=np.int64)
-    steps_done = np.zeros((W, K), dtype=np.int64)
-    bounds = np.full((W, K), np.nan)
-    status, warnings = [], []
-    for i, w in enumerate(s.widths):
-        arch = architecture(2, w)
-        how = (f"until the loss is below {QUICK_LOSS_RATIO:g} × its initial value (at most {steps} steps)"
-               if until_converged else f"{steps} steps (t={t_end:g})")
-        st.stage(f"width_{w}", f"width {w}: {K} initializations, trained at η={s.lr:g} {how}")
-        with blas_threads(s.threads):
-            for k in range(K):
-                seeds[i, k] = network_seed(s.seed, FIGURE, i, k)
-                p0 = init_network(arch, int(seeds[i, k]), s.dtype)
-                f_init[i, k] = np.asarray(apply(arch, p0, S), dtype=np.float64)[:, 0]
-                final, loss0 = _train(arch, X, Y, p0, s, steps, until_converged)
-                del p0
-                ok = final.status == "ok"
-                f_net[i, k] = np.asarray(apply(arch, final.params, S), dtype=np.float64)[:, 0] if ok else np.nan
-                f_train[i, k] = final.f_train[:, 0]
-                loss[i, k] = loss0, final.loss
-                steps_done[i, k] = final.step
-                bounds[i, k] = np.nan if final.max_stable_lr is None else final.max_stable_lr
-                status.append(final.status)
-                warnings.extend(final.warnings)
-                del final
+    nets = _train_networks(s, st, X, Y, S, steps, until_converged)
 
     st.stage("checks", "checks")
-    inside = (f_net >= lo) & (f_net <= hi)
+    inside = (nets.f_net >= lo) & (nets.f_net <= hi)
     per_init = inside.mean(axis=2)               # (W, K)
     cov_w = per_init.mean(axis=1)                # (W,)
     q_lo, q_hi = (float(v) for v in np.quantile(avg, [(1 - LEVEL) / 2, (1 + LEVEL) / 2]))
     q_diff = float(np.quantile(diff, LEVEL))
     sd_k = float(np.std(avg))
-    (n1, n2) = s.widths
-    checks = [
+    checks = _checks(s, cov_w, per_init, per, (q_lo, q_hi), q_diff, sd_k)
+    if until_converged:
+        t_conv = math.log(1.0 / math.sqrt(QUICK_LOSS_RATIO)) / lam_min     # e^{-λ_min t} = 1e-4
+        trained = (f"trained until converged (loss ≤ {QUICK_LOSS_RATIO:g} × initial, which in the limit takes "
+                   f"t = ln(1e4)/λ_min = {t_conv:.0f}; at most {steps} steps): steps taken "
+                   + ", ".join(f"n={w}: {int(nets.steps_done[i].min())}–{int(nets.steps_done[i].max())}"
+                               for i, w in enumerate(s.widths))
+                   + f"; slowest infinite-width rate λ_min(Θ∞/N) = {lam_min:.4g}")
+    else:
+        trained = (f"{steps} steps at η={s.lr:g} (t={t_end:g}); slowest infinite-width rate λ_min(Θ∞/N) = "
+                   f"{lam_min:.4g}, so e^(-λ_min t) = {math.exp(-lam_min * t_end):.2e}; the t={t_end:g} Gaussian's "
+                   f"mean is within {gap:.2e} standard deviations of the t=∞ one")
+    notes = _notes(s, nets, angles, trained, cov_w, q_lo <= cov_w[0] <= q_hi, until_converged)
+    z = (nets.f_net - mean) / np.maximum(std, 1e-300)
+    info = {"coverage": {str(w): float(cov_w[i]) for i, w in enumerate(s.widths)},
+            "mc_interval": [q_lo, q_hi], "mc_sd": sd_k, "lambda_min": lam_min, "steps": steps,
+            "mean_z2": {str(w): float(np.nanmean(z[i] ** 2)) for i, w in enumerate(s.widths)}}
+    arrays = {
+        "gammas": gammas, "slice_inputs": S, "train_inputs": X, "train_targets": Y[:, 0], "train_angles": angles,
+        "widths": np.array(s.widths, dtype=np.int64), "seeds": nets.seeds,
+        "f_network": nets.f_net, "f_init": nets.f_init, "f_train": nets.f_train, "loss": nets.loss,
+        "max_stable_lr": nets.bounds,
+        "percentile_levels": np.array(LEVELS), "percentiles": pct, "mean": mean, "std": std, "cov": cov,
+        "theta_xx": kxx.ntk, "theta_tx": ktx.ntk, "sigma_xx": kxx.nngp, "sigma_tx": ktx.nngp, "sigma_tt": ktt.nngp,
+        "inside": inside, "coverage_per_init": per_init, "coverage": cov_w,
+        "mc_coverage_per_draw": per, "mc_interval": np.array([q_lo, q_hi]), "mc_diff_quantile": np.array(q_diff),
+        "steps": nets.steps_done, "max_steps": np.array(steps), "until_converged": np.array(until_converged),
+        "lr": np.array(s.lr), "t": nets.steps_done * s.lr, "lambda_min": np.array(lam_min),
+        **network_arrays(), "dtype": np.array(s.dtype), "seed": np.array(s.seed),
+    }
+    settings_out = settings_dict(s)
+    settings_out.update(steps=None if until_converged else steps, **network_settings())
+    result = FigureResult("fig2", TITLE, arrays, checks, settings_out, notes, info)
+    result.timings = st.finish()
+    return result
+
+
+@dataclass
+class _Networks:
+    """The trained networks of every width (W) and initialization (K)."""
+
+    f_net: np.ndarray       #: (W, K, M) on the slice after training (NaN when the run failed)
+    f_init: np.ndarray      #: (W, K, M) on the slice at initialization
+    f_train: np.ndarray     #: (W, K, N) on the training points after training
+    loss: np.ndarray        #: (W, K, 2) initial and final loss
+    seeds: np.ndarray
+    steps_done: np.ndarray
+    bounds: np.ndarray      #: 2N/λ_max at initialization
+    status: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+
+
+def _train_networks(s: Fig2Settings, st: Stages, X, Y, S, steps: int, until_converged: bool) -> _Networks:
+    W, K, M, N = len(s.widths), s.n_init, len(S), len(X)
+    nets = _Networks(f_net=np.empty((W, K, M)), f_init=np.empty((W, K, M)), f_train=np.empty((W, K, N)),
+                     loss=np.empty((W, K, 2)), seeds=np.empty((W, K), dtype=np.int64),
+                     steps_done=np.zeros((W, K), dtype=np.int64), bounds=np.full((W, K), np.nan))
+    for i, w in enumerate(s.widths):
+        arch = architecture(2, w)
+        how = (f"until the loss is below {QUICK_LOSS_RATIO:g} × its initial value (at most {steps} steps)"
+               if until_converged else f"{steps} steps (t={steps * s.lr:g})")
+        st.stage(f"width_{w}", f"width {w}: {K} initializations, trained at η={s.lr:g} {how}")
+        with blas_threads(s.threads):
+            for k in range(K):
+                nets.seeds[i, k] = network_seed(s.seed, FIGURE, i, k)
+                p0 = init_params(arch, int(nets.seeds[i, k]), s.dtype)
+                nets.f_init[i, k] = np.asarray(apply(arch, p0, S), dtype=np.float64)[:, 0]
+                final, loss0 = _train(arch, X, Y, p0, s, steps, until_converged)
+                del p0
+                ok = final.status == "ok"
+                nets.f_net[i, k] = np.asarray(apply(arch, final.params, S), dtype=np.float64)[:, 0] if ok else np.nan
+                nets.f_train[i, k] = final.f_train[:, 0]
+                nets.loss[i, k] = loss0, final.loss
+                nets.steps_done[i, k] = final.step
+                nets.bounds[i, k] = np.nan if final.max_stable_lr is None else final.max_stable_lr
+                nets.status.append(final.status)
+                nets.warnings.extend(final.warnings)
+                del final
+    return nets
+
+
+def _checks(s: Fig2Settings, cov_w, per_init, per, interval, q_diff: float, sd_k: float):
+    (n1, n2), K, (q_lo, q_hi) = s.widths, s.n_init, interval
+    return [
         Check(f"coverage_n{n2}",
               f"fraction of the n={n2} network functions inside the 10–90 % band (nominal 80 %)",
               float(cov_w[1]), "in", (q_lo, q_hi),
@@ -217,56 +255,30 @@ def compute(settings: Fig2Settings, *, progress: Progress = None, budget: Option
               f"difference (negative: the wider net is closer) passes; use --n-init to sharpen the test.",
               {"coverage_narrow": float(cov_w[0]), "coverage_wide": float(cov_w[1])}),
     ]
-    narrow_inside = q_lo <= cov_w[0] <= q_hi
-    if until_converged:
-        trained = (f"trained until converged (loss ≤ {QUICK_LOSS_RATIO:g} × initial, which in the limit takes "
-                   f"t = ln(1e4)/λ_min = {t_conv:.0f}; at most {steps} steps): steps taken "
-                   + ", ".join(f"n={w}: {int(steps_done[i].min())}–{int(steps_done[i].max())}"
-                               for i, w in enumerate(s.widths))
-                   + f"; slowest infinite-width rate λ_min(Θ∞/N) = {lam_min:.4g}")
-    else:
-        trained = (f"{steps} steps at η={s.lr:g} (t={t_end:g}); slowest infinite-width rate λ_min(Θ∞/N) = "
-                   f"{lam_min:.4g}, so e^(-λ_min t) = {math.exp(-lam_min * t_end):.2e}; the t={t_end:g} Gaussian's "
-                   f"mean is within {gap:.2e} standard deviations of the t=∞ one")
+
+
+def _notes(s: Fig2Settings, nets: _Networks, angles, trained: str, cov_w, narrow_inside: bool,
+           until_converged: bool) -> list:
+    n1 = s.widths[0]
     notes = [
         f"training set: the 4 points of data.synthetic.figure2_training_set(seed={s.data_seed}) at angles "
         f"{', '.join(f'{a:.3f}' for a in angles)} rad, targets x1·x2; networks in {s.dtype}",
         trained,
         f"coverage n={n1}: {cov_w[0]:.3f} ({'inside' if narrow_inside else 'outside'} the limit's {100 * LEVEL:g} % "
         f"interval; not a check: at n={n1} finite-width corrections are expected)",
-        f"final training loss (mean over initializations): "
-        + ", ".join(f"n={w}: {np.mean(loss[i, :, 1]):.2e}" for i, w in enumerate(s.widths)),
-        f"smallest stability bound 2N/λ_max at initialization: {np.nanmin(bounds):.3g} (η={s.lr:g})",
+        "final training loss (mean over initializations): "
+        + ", ".join(f"n={w}: {np.mean(nets.loss[i, :, 1]):.2e}" for i, w in enumerate(s.widths)),
+        f"smallest stability bound 2N/λ_max at initialization: {np.nanmin(nets.bounds):.3g} (η={s.lr:g})",
     ]
-    bad = sum(1 for x in status if x != "ok")
+    bad = sum(1 for x in nets.status if x != "ok")
     if bad:
-        notes.append(f"{bad} training run(s) did not finish ({', '.join(sorted(set(status)))}); their functions are NaN")
-    if warnings:
-        notes.append("training warnings: " + "; ".join(sorted(set(warnings))))
+        notes.append(f"{bad} training run(s) did not finish ({', '.join(sorted(set(nets.status)))}); "
+                     "their functions are NaN")
+    if nets.warnings:
+        notes.append("training warnings: " + "; ".join(sorted(set(nets.warnings))))
     if s.quick and until_converged:
         notes.append("--quick: each network trained until converged instead of the paper's 1000 steps")
-    z = (f_net - mean) / np.maximum(std, 1e-300)
-    info = {"coverage": {str(w): float(cov_w[i]) for i, w in enumerate(s.widths)},
-            "mc_interval": [q_lo, q_hi], "mc_sd": sd_k, "lambda_min": lam_min, "steps": steps,
-            "mean_z2": {str(w): float(np.nanmean(z[i] ** 2)) for i, w in enumerate(s.widths)}}
-    arrays = {
-        "gammas": gammas, "slice_inputs": S, "train_inputs": X, "train_targets": Y[:, 0], "train_angles": angles,
-        "widths": np.array(s.widths, dtype=np.int64), "seeds": seeds,
-        "f_network": f_net, "f_init": f_init, "f_train": f_train, "loss": loss, "max_stable_lr": bounds,
-        "percentile_levels": np.array(LEVELS), "percentiles": pct, "mean": mean, "std": std, "cov": cov,
-        "theta_xx": kxx.ntk, "theta_tx": ktx.ntk, "sigma_xx": kxx.nngp, "sigma_tx": ktx.nngp, "sigma_tt": ktt.nngp,
-        "inside": inside, "coverage_per_init": per_init, "coverage": cov_w,
-        "mc_coverage_per_draw": per, "mc_interval": np.array([q_lo, q_hi]), "mc_diff_quantile": np.array(q_diff),
-        "steps": steps_done, "max_steps": np.array(steps), "until_converged": np.array(until_converged),
-        "lr": np.array(s.lr), "t": steps_done * s.lr, "lambda_min": np.array(lam_min),
-        "depth": np.array(4), "beta": np.array(0.1), "nonlinearity": np.array("relu"),
-        "parametrization": np.array("ntk"), "dtype": np.array(s.dtype), "seed": np.array(s.seed),
-    }
-    settings_out = settings_dict(s)
-    settings_out.update(steps=None if until_converged else steps, depth=4, beta=0.1, nonlinearity="relu", parametrization="ntk")
-    result = FigureResult("fig2", TITLE, arrays, checks, settings_out, notes, info)
-    result.timings = st.finish()
-    return result
+    return notes
 
 
 def _train(arch, X, Y, p0, s: Fig2Settings, steps: int, until_converged: bool):

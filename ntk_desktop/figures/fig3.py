@@ -35,40 +35,39 @@ Checks:
    gap between gradient descent with steps η, (1 − ηλ2)^{t/η}, and the flow e^{−λ2 t}.
 
 The learning rate is 1.0 unless it exceeds :func:`ntk_desktop.core.stability.max_stable_lr` of
-Θ∞(X,X) (2N/λ_max); it is then 0.9 of that bound, and the report says so.
+Θ∞(X,X) (2N/λ_max); it is then 0.9 of that bound, and the report says so.  The kernel PCA, this
+learning rate, the number of steps, the targets and the norms are the MNIST panel's own
+functions (:mod:`ntk_desktop.experiments.mnist_eigen`).
 """
 from __future__ import annotations
 
+import contextlib
 import math
-from dataclasses import dataclass, replace
-from typing import Optional
+from dataclasses import dataclass, field, replace
+from typing import ClassVar, Optional
 
 import numpy as np
 
-from ..core.analytic import analytic_kernels
-from ..core.memory import estimate_analytic, estimate_empirical, estimate_training
-from ..core.network import apply, check_dtype
-from ..core.spectral import decompose, kernel_pca
-from ..core.stability import max_stable_lr
-from ..core.training import train
+from ..backends.training import train
+from ..core.memory import check_budget, estimate_analytic, estimate_empirical, estimate_training, format_bytes
+from ..core.network import check_dtype, init_params
 from ..data.mnist import mnist_subset
-from ._blas import blas_threads
-from .common import (LEVEL, LR, Check, FigureResult, Progress, Stages, architecture, budget_check, check_positive,
-                     check_seed, check_widths, describe_bytes, init_network, init_scratch_bytes, kernel_function,
-                     mc_seed, network_seed, params_bytes, settings_dict)
+from ..experiments import blas_threads
+from ..experiments.mnist_eigen import AUTO_MAX_STEPS, auto_steps, capped_lr, component_norms, component_target, digits_pca
+from .common import (LEVEL, LR, Check, FigureResult, FigureSettings, Progress, Stages, architecture, check_positive,
+                     check_seed, check_widths, init_scratch_bytes, kernel_function, mc_seed, network_arrays,
+                     network_seed, network_settings, params_bytes, settings_dict)
 
 FIGURE = 3
 TITLE = "Kernel principal components and the training dynamics on MNIST (Jacot et al. 2018, Figure 3)"
 COMPONENT = 1          #: index of the 2nd principal component
 AMPLITUDE = 0.5        #: f* = f_0 + 0.5 f^(2)
-FULL_DECAY = 0.05      #: train until e^{-λ2 t} = 0.05 ...
-MAX_STEPS = 2000       #: ... or this many steps
 QUICK_RATE_TIMES = 1.5  #: --quick: t = 1.5/λ2
 REF_INITS = 24         #: initializations measuring the rate fluctuation δ at the reference width
 
 
 @dataclass
-class Fig3Settings:
+class Fig3Settings(FigureSettings):
     widths: tuple = (100, 1000, 10000)
     trials: int = 2
     n_digits: int = 512
@@ -81,15 +80,7 @@ class Fig3Settings:
     threads: Optional[int] = None    #: None: the BLAS default
     ref_inits: int = REF_INITS
 
-    @classmethod
-    def paper(cls, **kw) -> "Fig3Settings":
-        return cls(**kw)
-
-    @classmethod
-    def quick_settings(cls, **kw) -> "Fig3Settings":
-        base = dict(widths=(50, 200, 800), quick=True, threads=1)
-        base.update(kw)
-        return cls(**base)
+    QUICK: ClassVar[dict] = dict(widths=(50, 200, 800), quick=True, threads=1)
 
     def validated(self) -> "Fig3Settings":
         return replace(self, widths=check_widths(self.widths, minimum=2),
@@ -129,95 +120,134 @@ def compute(settings: Fig3Settings, *, progress: Progress = None, budget: Option
     st = Stages("fig3", progress, quiet)
     ntk_fn, backend_desc = kernel_function(s.backend)
     # before anything is computed: the number of steps is not known yet, so assume the most
-    needed = estimate_bytes(s, MAX_STEPS if s.steps is None else s.steps)
-    budget_check(needed, f"Figure 3 at width {max(s.widths)} on {s.n_digits} digits ({s.dtype})", budget)
+    needed = estimate_bytes(s, AUTO_MAX_STEPS if s.steps is None else s.steps)
+    check_budget(needed, f"Figure 3 at width {max(s.widths)} on {s.n_digits} digits ({s.dtype})", budget)
     st.stage("pca", f"{s.n_digits} MNIST digits, Θ∞ and its kernel principal components "
-                    f"(about {describe_bytes(needed)} at the widest network)")
+                    f"(about {format_bytes(needed)} at the widest network)")
     X, labels, indices = mnist_subset(s.n_digits, seed=s.data_seed, center=True, sphere=True)
-    N = len(X)
-    arch0 = architecture(784, s.widths[0])
-    theta_inf = analytic_kernels(arch0, X).ntk
-    pca = kernel_pca(theta_inf)
-    lam = pca.eigenvalues
-    lam2 = float(lam[COMPONENT])
-    v2 = pca.eigenvectors[:, COMPONENT]
-    f2 = math.sqrt(N) * v2                       # ||f2||² = (1/N) Σ f2² = 1
-    coords = math.sqrt(N) * pca.eigenvectors[:, [1, 2]]
-    bound = max_stable_lr(theta_inf, N)
-    lr = LR if LR <= bound else 0.9 * bound
+    theta_inf, pca = digits_pca(architecture(784, s.widths[0]), X)
+    lam2 = float(pca.eigenvalues[COMPONENT])
+    lr, bound = capped_lr(theta_inf, LR)
     if s.steps is not None:
         steps = s.steps
     elif s.quick:
         steps = int(math.ceil(QUICK_RATE_TIMES / (lam2 * lr)))
     else:
-        steps = min(MAX_STEPS, int(math.ceil(math.log(1.0 / FULL_DECAY) / (lam2 * lr))))
-    t_end = steps * lr
+        steps = auto_steps(lam2, lr)
+    runs = _train_trials(s, st, X, pca, ntk_fn, lr, steps)
+    with _threads(s):
+        ref = _reference_delta(s, st, X, pca, ntk_fn)
+    times = runs.times if runs.times is not None else np.arange(steps + 1) * lr
+    st.stage("checks", "checks")
+    theory = AMPLITUDE * np.exp(-lam2 * times)
+    dev = np.nanmax(np.abs(runs.g_norm - theory), axis=2) / AMPLITUDE   # (W, trials)
+    checks, H, slope = _checks(s, runs.h_norm, dev, ref, lr, lam2)
+    N = len(X)
+    info = {"lambda2": lam2, "eigenvalues_top": pca.eigenvalues[:6], "lr": lr, "max_stable_lr_theta_inf": bound,
+            "steps": steps, "H": H, "H_slope": slope, "deviation_g": dev, "rms_delta_ref": ref.rms}
+    arrays = {
+        "labels": labels, "indices": indices, "eigenvalues": pca.eigenvalues, "lambda2": np.array(lam2),
+        "pc_coords": math.sqrt(N) * pca.eigenvectors[:, [1, 2]], "f2": math.sqrt(N) * pca.eigenvectors[:, COMPONENT],
+        "widths": np.array(s.widths, dtype=np.int64), "seeds": runs.seeds,
+        "times": times, "g_norm": runs.g_norm, "h_norm": runs.h_norm, "g_coeff": runs.coeff, "theory_g": theory,
+        "theory_g_gd": AMPLITUDE * np.power(1.0 - lr * lam2, times / lr), "deviation_g": dev, "H": H,
+        "loss": runs.loss, "delta": runs.delta, "ref_delta": ref.delta,
+        "n_ref": np.array(ref.n_ref), "lr": np.array(lr), "max_stable_lr": np.array(bound), "steps": np.array(steps),
+        **network_arrays(), "dtype": np.array(s.dtype), "seed": np.array(s.seed),
+    }
+    settings_out = settings_dict(s)
+    settings_out.update(steps=steps, lr=lr, **network_settings(), backend=backend_desc,
+                        preprocessing=preprocess_note())
+    notes = _notes(s, pca, runs, dev, lr, bound, steps, backend_desc)
+    result = FigureResult("fig3", TITLE, arrays, checks, settings_out, notes, info)
+    result.timings = st.finish()
+    return result
 
+
+@dataclass
+class _Trials:
+    """What the trained networks gave: per width and trial, the norms along the training, the
+    losses, the rate fluctuation δ of the initial kernel, the seeds and statuses."""
+
+    g_norm: np.ndarray
+    h_norm: np.ndarray
+    coeff: np.ndarray
+    loss: np.ndarray
+    delta: np.ndarray
+    seeds: np.ndarray
+    times: Optional[np.ndarray] = None
+    status: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+
+
+def _threads(s: Fig3Settings):
+    return blas_threads(s.threads) if s.threads else contextlib.nullcontext()
+
+
+def _train_trials(s: Fig3Settings, st: Stages, X, pca, ntk_fn, lr: float, steps: int) -> _Trials:
+    """Each width's trials trained on f* = f_0 + 0.5 f^(2) (see the module docstring)."""
     W, T = len(s.widths), steps + 1
-    g_norm = np.empty((W, s.trials, T))
-    h_norm = np.empty((W, s.trials, T))
-    coeff = np.empty((W, s.trials, T))
-    loss = np.empty((W, s.trials, 2))
-    delta = np.empty((W, s.trials))
-    seeds = np.empty((W, s.trials), dtype=np.int64)
-    times = None
-    status, warnings = [], []
-    ctx = blas_threads(s.threads) if s.threads else _null()
-    with ctx:
+    v2, lam2 = pca.eigenvectors[:, COMPONENT], float(pca.eigenvalues[COMPONENT])
+    runs = _Trials(g_norm=np.full((W, s.trials, T), np.nan), h_norm=np.full((W, s.trials, T), np.nan),
+                   coeff=np.full((W, s.trials, T), np.nan), loss=np.empty((W, s.trials, 2)),
+                   delta=np.empty((W, s.trials)), seeds=np.empty((W, s.trials), dtype=np.int64))
+    with _threads(s):
         for i, w in enumerate(s.widths):
             arch = architecture(784, w)
-            st.stage(f"width_{w}", f"width {w}: {s.trials} trial(s), {steps} steps at η={lr:.4g} (t={t_end:.4g})")
+            st.stage(f"width_{w}", f"width {w}: {s.trials} trial(s), {steps} steps at η={lr:.4g} (t={steps * lr:.4g})")
             for k in range(s.trials):
-                seeds[i, k] = network_seed(s.seed, FIGURE, i, k)
-                p0 = init_network(arch, int(seeds[i, k]), s.dtype)
-                delta[i, k] = rate_fluctuation(ntk_fn(arch, p0, X, None), v2, lam2)
-                f0 = np.asarray(apply(arch, p0, X), dtype=np.float64)[:, 0]
-                target = f0 + AMPLITUDE * f2
+                runs.seeds[i, k] = network_seed(s.seed, FIGURE, i, k)
+                p0 = init_params(arch, int(runs.seeds[i, k]), s.dtype)
+                runs.delta[i, k] = rate_fluctuation(ntk_fn(arch, p0, X, None), v2, lam2)
+                target = component_target(arch, p0, X, pca, COMPONENT, AMPLITUDE)
                 # no per-network stability bound: η is checked against Θ∞'s (finite-width kernels differ
                 # by O(1/√n)), and the dense bound costs as much as ~10 steps at width 10000
                 r = train(arch, X, target[:, None], params=p0, dtype=s.dtype, lr=lr, steps=steps, record_every=1,
                           check_stability=False)
                 del p0
-                status.append(r.status)
-                warnings.extend(r.warnings)
-                loss[i, k] = r.loss[0], r.loss[-1]
-                if r.status != "ok":
-                    g_norm[i, k] = h_norm[i, k] = coeff[i, k] = np.nan
-                    n_ok = len(r.times)
-                    d = decompose(pca, r.f_train, target, component=COMPONENT)
-                    g_norm[i, k, :n_ok] = d.g_norm / math.sqrt(N)
-                    h_norm[i, k, :n_ok] = d.h_norm / math.sqrt(N)
-                    coeff[i, k, :n_ok] = d.coeff[:, 0, 0] / math.sqrt(N)
-                else:
-                    times = r.times
-                    d = decompose(pca, r.f_train, target, component=COMPONENT)
-                    g_norm[i, k] = d.g_norm / math.sqrt(N)
-                    h_norm[i, k] = d.h_norm / math.sqrt(N)
-                    coeff[i, k] = d.coeff[:, 0, 0] / math.sqrt(N)
+                runs.status.append(r.status)
+                runs.warnings.extend(r.warnings)
+                runs.loss[i, k] = r.loss[0], r.loss[-1]
+                if r.status == "ok":
+                    runs.times = r.times
+                n_ok = len(r.times)
+                g, h, c = component_norms(pca, r.f_train, target, COMPONENT)
+                runs.g_norm[i, k, :n_ok], runs.h_norm[i, k, :n_ok], runs.coeff[i, k, :n_ok] = g, h, c
                 del r
-        # the size of the rate fluctuation δ at the reference (middle) width, on independent networks
-        ref_index = len(s.widths) // 2 if len(s.widths) > 2 else 0
-        n_ref = s.widths[ref_index]
-        st.stage("reference", f"rate fluctuation δ on {s.ref_inits} further initializations at width {n_ref}")
-        arch_ref = architecture(784, n_ref)
-        ref_delta = np.empty(s.ref_inits)
-        for k in range(s.ref_inits):
-            p = init_network(arch_ref, mc_seed(s.seed, FIGURE, 10 + k), s.dtype)
-            ref_delta[k] = rate_fluctuation(ntk_fn(arch_ref, p, X, None), v2, lam2)
-            del p
-    if times is None:
-        times = np.arange(T) * lr
-    st.stage("checks", "checks")
-    theory = AMPLITUDE * np.exp(-lam2 * times)
-    theory_gd = AMPLITUDE * np.power(1.0 - lr * lam2, times / lr)
+    return runs
 
+
+@dataclass
+class _Reference:
+    n_ref: int
+    delta: np.ndarray
+
+    @property
+    def rms(self) -> float:
+        return float(np.sqrt(np.mean(self.delta ** 2)))
+
+
+def _reference_delta(s: Fig3Settings, st: Stages, X, pca, ntk_fn) -> _Reference:
+    """The size of the rate fluctuation δ at the reference (middle) width, on independent networks."""
+    ref_index = len(s.widths) // 2 if len(s.widths) > 2 else 0
+    n_ref = s.widths[ref_index]
+    st.stage("reference", f"rate fluctuation δ on {s.ref_inits} further initializations at width {n_ref}")
+    arch_ref = architecture(784, n_ref)
+    v2, lam2 = pca.eigenvectors[:, COMPONENT], float(pca.eigenvalues[COMPONENT])
+    ref_delta = np.empty(s.ref_inits)
+    for k in range(s.ref_inits):
+        p = init_params(arch_ref, mc_seed(s.seed, FIGURE, 10 + k), s.dtype)
+        ref_delta[k] = rate_fluctuation(ntk_fn(arch_ref, p, X, None), v2, lam2)
+        del p
+    return _Reference(n_ref, ref_delta)
+
+
+def _checks(s: Fig3Settings, h_norm, dev, ref: _Reference, lr: float, lam2: float):
+    """(checks, H, fitted slope): the deviation shrinks with the width; the widest net follows the exponential."""
     H = np.nanmean(np.nanmax(h_norm, axis=2), axis=1)            # (W,)
-    dev = np.nanmax(np.abs(g_norm - theory), axis=2) / AMPLITUDE   # (W, trials)
-    checks = []
-    decreasing = np.diff(H)
     worst = float(np.max(H[1:] / H[:-1]))
     slope = float(np.polyfit(np.log(s.widths), np.log(H), 1)[0]) if np.all(H > 0) else math.nan
-    checks.append(Check(
+    checks = [Check(
         "deviation_shrinks",
         "largest ratio H(n_next)/H(n) of the deviation from the line, H(n) = mean over trials of max_t ||h_t|| "
         f"(widths {', '.join(map(str, s.widths))}: {', '.join(f'{h:.3g}' for h in H)})",
@@ -226,8 +256,8 @@ def compute(settings: Fig3Settings, *, progress: Progress = None, budget: Option
         "Θ_0 = Θ∞ + O(1/√n) leaks it into other directions at rate ∝ (I − v2v2ᵀ)(Θ_0 − Θ∞)v2, so max_t ||h_t|| "
         f"shrinks ∝ 1/√n.  The check asks for a strict decrease at every step of widths (ratio < 1); the fitted "
         f"exponent of H ∝ n^slope is {slope:.3g} (theory −0.5).",
-        {"H": H, "slope": slope}))
-    rms_ref = float(np.sqrt(np.mean(ref_delta ** 2)))
+        {"H": H, "slope": slope})]
+    rms_ref, n_ref = ref.rms, ref.n_ref
     n_max = s.widths[-1]
     sigma_max = rms_ref * math.sqrt(n_ref / n_max)
     # a new δ over an RMS estimated from K_ref independent draws is t-distributed with K_ref degrees
@@ -247,9 +277,13 @@ def compute(settings: Fig3Settings, *, progress: Progress = None, budget: Option
         f"new δ over an RMS of {s.ref_inits} draws), Bonferroni-corrected for {s.trials} trial(s); the last term is "
         f"the largest gap between gradient descent with step η ((1 − ηλ2)^(t/η)) and the flow e^(−λ2 t).",
         {"per_trial": dev[-1], "rms_delta_ref": rms_ref, "n_ref": n_ref, "sigma_delta": sigma_max}))
+    return checks, H, slope
 
+
+def _notes(s: Fig3Settings, pca, runs: _Trials, dev, lr: float, bound: float, steps: int, backend_desc: str):
+    lam, lam2, t_end = pca.eigenvalues, float(pca.eigenvalues[COMPONENT]), steps * lr
     notes = [
-        f"data: {preprocess_note()}; {N} digits, data seed {s.data_seed}",
+        f"data: {preprocess_note()}; {len(pca.all_eigenvalues)} digits, data seed {s.data_seed}",
         f"λ1..λ4 of Θ∞/N: {', '.join(f'{v:.4g}' for v in lam[:4])}; λ2 = {lam2:.5g}",
         (f"learning rate {lr:.4g}: 1.0 is within core.training.max_stable_lr(Θ∞) = 2N/λ_max = {bound:.4g}"
          if lr == LR else
@@ -258,34 +292,18 @@ def compute(settings: Fig3Settings, *, progress: Progress = None, budget: Option
         + (f" (--quick: t = {QUICK_RATE_TIMES}/λ2)" if s.quick and s.steps is None else ""),
         f"networks in {s.dtype}; kernels in float64; empirical NTK with {backend_desc}",
         "rate fluctuation δ of each trial's initial kernel along f^(2): "
-        + "; ".join(f"n={w}: " + ", ".join(f"{d:+.3f}" for d in delta[i]) for i, w in enumerate(s.widths)),
+        + "; ".join(f"n={w}: " + ", ".join(f"{d:+.3f}" for d in runs.delta[i]) for i, w in enumerate(s.widths)),
         "max_t | ||g_t|| − 0.5 e^(−λ2 t) | / 0.5 per width (mean over trials): "
         + ", ".join(f"n={w}: {np.nanmean(dev[i]):.3g}" for i, w in enumerate(s.widths)),
     ]
-    bad = sum(1 for x in status if x != "ok")
+    bad = sum(1 for x in runs.status if x != "ok")
     if bad:
-        notes.append(f"{bad} training run(s) did not finish ({', '.join(sorted(set(status)))})")
-    if warnings:
-        notes.append("training warnings: " + "; ".join(sorted(set(warnings))))
+        notes.append(f"{bad} training run(s) did not finish ({', '.join(sorted(set(runs.status)))})")
+    if runs.warnings:
+        notes.append("training warnings: " + "; ".join(sorted(set(runs.warnings))))
     if s.quick:
         notes.append(f"--quick: widths {', '.join(map(str, s.widths))} instead of the paper's 100, 1000, 10000")
-    info = {"lambda2": lam2, "eigenvalues_top": lam[:6], "lr": lr, "max_stable_lr_theta_inf": bound, "steps": steps,
-            "H": H, "H_slope": slope, "deviation_g": dev, "rms_delta_ref": rms_ref}
-    arrays = {
-        "labels": labels, "indices": indices, "eigenvalues": lam, "lambda2": np.array(lam2),
-        "pc_coords": coords, "f2": f2, "widths": np.array(s.widths, dtype=np.int64), "seeds": seeds,
-        "times": times, "g_norm": g_norm, "h_norm": h_norm, "g_coeff": coeff, "theory_g": theory,
-        "theory_g_gd": theory_gd, "deviation_g": dev, "H": H, "loss": loss, "delta": delta, "ref_delta": ref_delta,
-        "n_ref": np.array(n_ref), "lr": np.array(lr), "max_stable_lr": np.array(bound), "steps": np.array(steps),
-        "depth": np.array(4), "beta": np.array(0.1), "nonlinearity": np.array("relu"),
-        "parametrization": np.array("ntk"), "dtype": np.array(s.dtype), "seed": np.array(s.seed),
-    }
-    settings_out = settings_dict(s)
-    settings_out.update(steps=steps, lr=lr, depth=4, beta=0.1, nonlinearity="relu", parametrization="ntk",
-                        backend=backend_desc, preprocessing=preprocess_note())
-    result = FigureResult("fig3", TITLE, arrays, checks, settings_out, notes, info)
-    result.timings = st.finish()
-    return result
+    return notes
 
 
 def _t_quantile(p: float, dof: int) -> float:
@@ -293,10 +311,3 @@ def _t_quantile(p: float, dof: int) -> float:
 
     return float(t.ppf(p, dof))
 
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

@@ -9,7 +9,7 @@ import platform
 import numpy as np
 
 from .. import __version__
-from .common import FigureResult, _jsonable, fmt
+from .common import FigureResult, jsonable, fmt
 from ..atomic import atomic_open
 
 
@@ -26,10 +26,10 @@ def report_dict(result: FigureResult, files: dict) -> dict:
         "title": result.title,
         "passed": bool(result.passed),
         "checks": [c.to_json() for c in result.checks],
-        "settings": _jsonable(result.settings),
+        "settings": jsonable(result.settings),
         "notes": list(result.notes),
-        "info": _jsonable(result.info),
-        "timings_s": _jsonable(result.timings),
+        "info": jsonable(result.info),
+        "timings_s": jsonable(result.timings),
         "files": files,
         "software": {"ntk_desktop": __version__, "python": platform.python_version(), "numpy": np.__version__},
         "complete": True,

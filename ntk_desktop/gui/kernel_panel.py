@@ -21,7 +21,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QLabel, QSpinBox, QWidget
 
-from ..experiments._validate import MAX_WIDTHS
+from ..core.spec import MAX_WIDTHS
 from ..experiments.kernel_slices import (MAX_ANGLES, MIN_ANGLES, KernelSliceRequest, KernelSliceSnapshot,
                                          kernel_slice_job)
 from . import theme
@@ -110,11 +110,7 @@ class KernelPanel(Panel):
     # ------------------------------------------------------------------ Panel API
     def make_request(self, params: NetworkParams) -> KernelSliceRequest:
         # Σ is computed anyway (it is free next to Θ∞): the check box only shows or hides it
-        return KernelSliceRequest(
-            depth=params.depth, widths=params.widths, n_init=params.n_init,
-            nonlinearity=params.nonlinearity, slope=params.effective_slope, beta=params.beta,
-            parametrization=params.parametrization, seed=params.seed, backend=params.backend,
-            show_nngp=True, n_angles=self.n_angles.value())
+        return KernelSliceRequest.extend(params, show_nngp=True, n_angles=self.n_angles.value())
 
     # ------------------------------------------------------------------ lecture and lab workflow
     def set_presentation(self, on: bool, theme_name: str = "light") -> None:

@@ -24,7 +24,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QSpinBox, QWidget
 
-from ..experiments._validate import MAX_WIDTHS
+from ..core.spec import MAX_WIDTHS
 from ..experiments.mnist_eigen import MAX_DIGITS, MIN_DIGITS, MnistRequest, MnistSnapshot, mnist_job
 from . import theme
 from .panel import INFO_STYLE, WARNING_STYLE, Panel
@@ -173,10 +173,8 @@ class MnistPanel(Panel):
 
     # ------------------------------------------------------------------ Panel API
     def make_request(self, params: NetworkParams) -> MnistRequest:
-        return MnistRequest(
-            depth=params.depth, widths=params.widths, n_init=params.n_init, nonlinearity=params.nonlinearity,
-            slope=params.effective_slope, beta=params.beta, parametrization=params.parametrization,
-            seed=params.seed, backend=params.backend, n_digits=self.n_digits.value(),
+        return MnistRequest.extend(
+            params, n_digits=self.n_digits.value(),
             component=min(self.component.value(), self.n_digits.value()), train=self.train.isChecked(),
             n_images=N_IMAGES)
 

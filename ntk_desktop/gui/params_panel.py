@@ -8,7 +8,6 @@ validator that refuses anything but digits, commas and spaces; a list that is st
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
 from typing import Optional, Tuple
 
 from PySide6.QtCore import Qt, Signal
@@ -18,8 +17,8 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QLabel, Q
 
 from .. import backends
 from ..core.activations import NAMES
+from ..core.spec import DEFAULT_SLOPE, MAX_DEPTH, MAX_INITS, MAX_SEED, MAX_WIDTH, MAX_WIDTHS, NetworkSpec
 from ..errors import NTKInputError
-from ..experiments.kernel_slices import MAX_DEPTH, MAX_INITS, MAX_SEED, MAX_WIDTH, MAX_WIDTHS
 
 WIDTHS_HINT = (f"widths: enter 1 to {MAX_WIDTHS} different whole numbers between 1 and {MAX_WIDTH:,}, "
                "separated by commas (e.g. 100, 1000)")
@@ -27,24 +26,8 @@ WIDTHS_HINT = (f"widths: enter 1 to {MAX_WIDTHS} different whole numbers between
 PARAMETRIZATION_LABELS = (("ntk", "NTK (paper)"), ("standard", "standard"))
 
 
-@dataclass(frozen=True)
-class NetworkParams:
-    """The values of the parameter panel (defaults: a light Figure 1 that computes in seconds)."""
-
-    depth: int = 4
-    widths: Tuple[int, ...] = (100, 1000)
-    n_init: int = 10
-    nonlinearity: str = "relu"
-    slope: float = 0.01          # leaky_relu's negative slope (ignored by the others)
-    beta: float = 0.1
-    parametrization: str = "ntk"
-    seed: int = 0
-    backend: str = "auto"
-
-    @property
-    def effective_slope(self) -> Optional[float]:
-        """The slope to pass to the library: only leaky_relu has one."""
-        return float(self.slope) if self.nonlinearity == "leaky_relu" else None
+#: the panel's values are a :class:`~ntk_desktop.core.spec.NetworkSpec` (the GUI's name for it)
+NetworkParams = NetworkSpec
 
 
 def backend_names() -> Tuple[str, ...]:
@@ -156,10 +139,10 @@ class ParamsPanel(QWidget):
     def params(self) -> NetworkParams:
         """The current values; :class:`NTKInputError` when the widths list is incomplete."""
         widths = parse_widths(self.widths.text())
+        nonlinearity = self.nonlinearity.currentText()
         return NetworkParams(
-            depth=self.depth.value(), widths=widths, n_init=self.n_init.value(),
-            nonlinearity=self.nonlinearity.currentText(), slope=self.slope.value(),
-            beta=self.beta.value(), parametrization=self.parametrization.currentData(),
+            depth=self.depth.value(), widths=widths, n_init=self.n_init.value(), nonlinearity=nonlinearity,
+            slope=self.slope.value() if nonlinearity == "leaky_relu" else None, beta=self.beta.value(), parametrization=self.parametrization.currentData(),
             seed=self.seed.value(), backend=self.backend.currentText())
 
     def set_params(self, p: NetworkParams) -> None:
@@ -175,7 +158,7 @@ class ParamsPanel(QWidget):
             self.n_init.setValue(int(p.n_init))
             i = self.nonlinearity.findText(p.nonlinearity)
             self.nonlinearity.setCurrentIndex(max(i, 0))
-            self.slope.setValue(float(p.slope))
+            self.slope.setValue(DEFAULT_SLOPE if p.slope is None else float(p.slope))
             self.beta.setValue(float(p.beta))
             i = self.parametrization.findData(p.parametrization)
             self.parametrization.setCurrentIndex(max(i, 0))
@@ -205,9 +188,8 @@ class ParamsPanel(QWidget):
         except NTKInputError:
             p = None
         if p is not None:
-            for f in fields(NetworkParams):
-                value = getattr(p, f.name)
-                settings.setValue(f.name, ",".join(map(str, value)) if f.name == "widths" else value)
+            for key, value in p.to_dict().items():
+                settings.setValue(key, ",".join(map(str, value)) if key == "widths" else value)
         settings.endGroup()
 
     def restore_settings(self, settings) -> None:
@@ -223,16 +205,20 @@ class ParamsPanel(QWidget):
                 widths = d.widths
             nl = read_str(settings, "nonlinearity", d.nonlinearity)
             param = read_str(settings, "parametrization", d.parametrization)
-            p = NetworkParams(
+            values = dict(
                 depth=min(max(read_int(settings, "depth", d.depth), 1), MAX_DEPTH),
                 widths=widths,
                 n_init=min(max(read_int(settings, "n_init", d.n_init), 1), MAX_INITS),
                 nonlinearity=nl if nl in NAMES else d.nonlinearity,
-                slope=read_float(settings, "slope", d.slope),
+                slope=read_float(settings, "slope", DEFAULT_SLOPE),
                 beta=read_float(settings, "beta", d.beta),
                 parametrization=param if param in ("ntk", "standard") else d.parametrization,
                 seed=read_int(settings, "seed", d.seed),
                 backend=read_str(settings, "backend", d.backend))
         finally:
             settings.endGroup()
+        try:
+            p = NetworkParams.from_dict(values)
+        except NTKInputError:
+            p = d
         self.set_params(p)

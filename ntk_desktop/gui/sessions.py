@@ -15,7 +15,6 @@ nothing else is touched.  The dialogs are attributes (``show_error``, ``ask_reco
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
@@ -172,8 +171,7 @@ class SessionManager(QObject):
             panels[p.key] = opts or {}
             for k, v in (arrs or {}).items():
                 arrays[f"{p.key}/{k}"] = v
-        net = dataclasses.asdict(params)
-        net["widths"] = list(net["widths"])
+        net = params.to_dict()
         parameters = {"network": net, "panels": panels,
                       "active_panel": w.active_panel.key if w.active_panel is not None else None}
         meta = {"seeds": {"seed": params.seed, "n_init": params.n_init}}
@@ -186,12 +184,8 @@ class SessionManager(QObject):
         w = self.window
         w.runner.cancel()
         net = dict(session.parameters.get("network", {}))
-        fields = {f.name for f in dataclasses.fields(NetworkParams)}
-        net = {k: v for k, v in net.items() if k in fields}
-        if "widths" in net:
-            net["widths"] = tuple(int(x) for x in net["widths"])
         net["backend"] = w.params.backend.currentText()
-        w.params.set_params(NetworkParams(**net))
+        w.params.set_params(NetworkParams.from_dict(net))
         panels = session.parameters.get("panels", {})
         for p in w.panels:
             if p.key not in panels:

@@ -30,7 +30,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QSpinBox, QWidget
 
-from ..experiments._validate import MAX_WIDTHS
+from ..core.spec import MAX_WIDTHS
 from ..experiments.training_runs import (MAX_LR, MAX_POINTS, MAX_STEPS, TrainingRequest, TrainingSnapshot,
                                          training_job)
 from . import theme
@@ -169,10 +169,8 @@ class TrainingPanel(Panel):
 
     # ------------------------------------------------------------------ Panel API
     def make_request(self, params: NetworkParams) -> TrainingRequest:
-        return TrainingRequest(
-            depth=params.depth, widths=params.widths, n_init=params.n_init, nonlinearity=params.nonlinearity,
-            slope=params.effective_slope, beta=params.beta, parametrization=params.parametrization,
-            seed=params.seed, backend=params.backend, lr=self.lr.value(), steps=self.steps.value(),
+        return TrainingRequest.extend(
+            params, lr=self.lr.value(), steps=self.steps.value(),
             record_every=self.record_every.value(), dataset=self.dataset.currentData(),
             n_points=self.n_points.value(), linearized=self.linearized.isChecked(),
             dtype=self.dtype.currentData())

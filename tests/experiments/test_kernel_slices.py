@@ -81,8 +81,8 @@ def test_one_snapshot_per_initialization_with_running_statistics():
 
 
 def test_cheap_widths_are_scheduled_first():
-    assert ks._schedule([1.0, 100.0], 3) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
-    assert ks._schedule([1.0, 1.0], 2) == [(0, 0), (1, 0), (0, 1), (1, 1)]
+    assert ks.schedule([1.0, 100.0], 3) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    assert ks.schedule([1.0, 1.0], 2) == [(0, 0), (1, 0), (0, 1), (1, 1)]
 
 
 def test_large_networks_are_computed_in_chunks_with_the_same_result(monkeypatch):

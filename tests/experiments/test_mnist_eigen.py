@@ -60,8 +60,14 @@ def test_auto_steps_and_capped_learning_rate():
     snaps = list(mnist_job(req))
     assert len(snaps) == 1 and snaps[0].final
     s = snaps[0]
-    assert s.lr == pytest.approx(0.9 * s.lr_bound)
-    assert s.steps == me.auto_steps(float(s.eigenvalues[1]), s.lr)
+    X, _, _ = mnist_subset(40, seed=0, center=True, sphere=True)
+    lam = np.linalg.eigvalsh(analytic_kernels(arch(8), X).ntk)        # of Θ∞(X, X), ascending
+    bound = 2 * 40 / lam[-1]                                          # 2N/λ_max
+    assert s.lr_bound == pytest.approx(bound, rel=1e-9)
+    assert s.lr == pytest.approx(0.9 * bound, rel=1e-9)
+    lam2 = lam[-2] / 40                                               # λ_2 of Θ∞/N
+    # e^{-λ2 t} = 0.05 at t = steps·η: the first whole step past ln(20)/(λ2 η), at most 2000
+    assert s.steps == min(2000, math.ceil(math.log(20.0) / (lam2 * s.lr)))
 
 
 def test_cancellation_at_the_next_yield(monkeypatch):

@@ -11,7 +11,7 @@ from gui_helpers import close_window, delete_now, make_window, nan_rows, run_and
 from ntk_desktop.core.analytic import analytic_kernels
 from ntk_desktop.core.empirical import empirical_ntk
 from ntk_desktop.core.network import Architecture, init_params
-from ntk_desktop.experiments._validate import MAX_WIDTHS
+from ntk_desktop.core.spec import MAX_WIDTHS
 from ntk_desktop.gui import runner as runner_mod
 from ntk_desktop.gui.kernel_panel import X_LABEL, Y_LABEL
 from ntk_desktop.gui.params_panel import NetworkParams
