@@ -120,3 +120,20 @@ def test_train_decreases_the_loss_like_the_linear_model():
     r0 = res.f_train[0, :, 0] - Y
     r1 = r0 - 0.05 * theta @ r0 / 5
     np.testing.assert_allclose(res.loss[1], 0.5 * r1 @ r1 / 5, rtol=2e-3)
+
+
+def test_readme_python_example_runs(tmp_path, monkeypatch, capsys):
+    """The notebook-style example of README.md ("In Python") runs as written."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## In Python"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    gap = float(capsys.readouterr().out.strip())
+    assert 0 < gap < 0.5                                  # one width-1000 net within ~1/√width of Θ∞
+    assert scope["run"].status == "ok" and scope["limit_run"].mean.shape == (4, 64, 1)
+    assert np.all(np.diff(scope["pca"].eigenvalues) <= 0)
