@@ -285,7 +285,7 @@ def _notes(s: Fig3Settings, pca, runs: _Trials, dev, lr: float, bound: float, st
     notes = [
         f"data: {preprocess_note()}; {len(pca.all_eigenvalues)} digits, data seed {s.data_seed}",
         f"λ1..λ4 of Θ∞/N: {', '.join(f'{v:.4g}' for v in lam[:4])}; λ2 = {lam2:.5g}",
-        (f"learning rate {lr:.4g}: 1.0 is within core.training.max_stable_lr(Θ∞) = 2N/λ_max = {bound:.4g}"
+        (f"learning rate {lr:.4g}: 1.0 is within core.stability.max_stable_lr(Θ∞) = 2N/λ_max = {bound:.4g}"
          if lr == LR else
          f"learning rate {lr:.4g} = 0.9 × max_stable_lr(Θ∞) = {bound:.4g}, since 1.0 exceeds it"),
         f"{steps} steps (t = {t_end:.4g}): e^(−λ2 t) = {math.exp(-lam2 * t_end):.3g}"

@@ -1,7 +1,7 @@
 """The Kernel panel: Θ(x0, x) along the unit circle at several widths (the paper's Figure 1).
 
 Every plot item is created once, in :meth:`KernelPanel.__init__`, for up to
-:data:`~ntk_desktop.experiments._validate.MAX_WIDTHS` widths, and updated with ``setData``:
+:data:`~ntk_desktop.core.spec.MAX_WIDTHS` widths, and updated with ``setData``:
 
 * per width, one curve item holds *all* its initializations, separated by NaN and drawn with
   ``connect="finite"`` (one path instead of one item per initialization: pyqtgraph draws a few
