@@ -11,7 +11,39 @@ simply iterate them.
 
 import contextlib
 import os
+import threading
 from typing import Iterator
+
+
+#: the limits of the blocks now running (any thread: a cancelled job may close after its successor
+#: started) and each BLAS's thread count before the first of them
+_limits: list = []
+_saved: list = []
+_lock = threading.Lock()
+
+
+def _take_control() -> None:
+    """Let this thread set OpenBLAS's (process-wide) thread count: threadpoolctl lets only the
+    first thread that ever set it do so and silently ignores the others, so a limit set by a job
+    in the GUI's worker would do nothing once any other thread had set one."""
+    try:
+        from threadpoolctl import OpenBLASController
+    except ImportError:            # pragma: no cover - an old threadpoolctl: no such rule
+        return
+    clear = getattr(OpenBLASController, "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+
+
+def _set_counts(limit=None) -> None:
+    """Each saved BLAS at min(its saved count, ``limit``) (None: back to its saved count)."""
+    from threadpoolctl import threadpool_limits
+
+    _take_control()
+    threadpool_limits(limits=[{"filepath": info["filepath"], "prefix": info["prefix"],
+                               "num_threads": info["num_threads"] if limit is None
+                               else min(info["num_threads"], limit)} for info in _saved],
+                      user_api="blas")
 
 
 @contextlib.contextmanager
@@ -21,21 +53,26 @@ def blas_threads(n: int) -> Iterator[None]:
     Training on a handful of inputs is a sequence of skinny, memory-bound matrix products, for
     which a multi-threaded BLAS gains little and, on a busy machine, loses a lot: OpenBLAS
     threads spin while they wait for a core.  Every BLAS loaded in the process is limited
-    (through threadpoolctl); a no-op where threadpoolctl is not installed."""
+    (through threadpoolctl; a no-op where it is not installed).  Blocks may overlap and end in
+    any order (the GUI starts a new job before the cancelled one is closed): the smallest limit
+    of the blocks still running holds, and the counts come back when the last one ends."""
     try:
-        from threadpoolctl import ThreadpoolController
+        from threadpoolctl import threadpool_info
     except ImportError:            # pragma: no cover - a declared dependency
         yield
         return
-    saved = [(lib, lib.num_threads) for lib in ThreadpoolController().select(user_api="blas").lib_controllers]
+    n = max(1, int(n))
+    with _lock:
+        if not _limits:
+            _saved[:] = [info for info in threadpool_info() if info["user_api"] == "blas"]
+        _limits.append(n)
+        _set_counts(min(_limits))
     try:
-        for lib, old in saved:
-            if old > n:
-                lib.set_num_threads(int(n))
         yield
     finally:
-        for lib, old in saved:
-            lib.set_num_threads(old)
+        with _lock:
+            _limits.remove(n)
+            _set_counts(min(_limits) if _limits else None)
 
 
 def leave_a_core_for_the_gui():
