@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from typing import Optional, Sequence
+
+import numpy as np
 
 from .. import __version__
 from ..errors import Cancelled, NTKInputError
@@ -46,7 +49,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.run_command(args) or 0)
+        # no NumPy warning reaches the user: a non-finite result is refused with one line instead
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return int(args.run_command(args) or 0)
     except NTKInputError as exc:
         sys.stderr.write(f"ntk {args.command}: error: {exc}\n")
         return 2

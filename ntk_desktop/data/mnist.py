@@ -23,7 +23,6 @@ import math
 import numbers
 import os
 import struct
-import zipfile
 import zlib
 from pathlib import Path
 from typing import Iterable, Optional, Tuple, Union
@@ -31,7 +30,7 @@ from typing import Iterable, Optional, Tuple, Union
 import numpy as np
 
 from .._resources import resource_path
-from ..errors import NTKInputError
+from ..errors import READ_ERRORS, NTKInputError
 from ._checks import count as _count, positive, rng as _rng
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -187,8 +186,9 @@ def read_npz(path: PathLike, split: str = "test") -> Tuple[np.ndarray, np.ndarra
         raise NTKInputError(f"MNIST file not found: {path}") from None
     except IsADirectoryError:
         raise NTKInputError(f"{path} is a folder, not an .npz file") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError, OSError) as e:
-        raise NTKInputError(f"{path} is not a readable .npz archive ({e})") from None
+    except READ_ERRORS as e:
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise NTKInputError(f"{path} is not a readable .npz archive ({why})") from None
     _check_images(images, f"{path} [{x_key}]")
     _check_labels(labels, f"{path} [{y_key}]")
     return _pair(images, labels, f"{path} {x_key}", y_key)
