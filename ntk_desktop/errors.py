@@ -1,4 +1,5 @@
 """Exceptions shared by the library, the CLI and the GUI (no Qt here)."""
+import tokenize
 import zipfile
 import zlib
 
@@ -19,9 +20,11 @@ class Cancelled(Exception):
     """Raised inside a long computation when its cancel callback asked it to stop."""
 
 
-#: what reading a corrupt, truncated or foreign file may raise (NumPy, zipfile, zlib, the OS)
+#: what reading a corrupt, truncated or foreign file may raise (NumPy's header parser, zipfile,
+#: zlib, the OS)
 READ_ERRORS = (OSError, ValueError, EOFError, KeyError, IndexError, TypeError, NotImplementedError,
-               OverflowError, MemoryError, zipfile.BadZipFile, zlib.error)
+               OverflowError, MemoryError, RecursionError, SyntaxError, tokenize.TokenError,
+               zipfile.BadZipFile, zlib.error)
 
 
 def unreadable(what: str, path, exc: BaseException) -> NTKInputError:

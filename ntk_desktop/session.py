@@ -26,7 +26,7 @@ import numpy as np
 
 from . import __version__
 from .core.network import save_npz_atomic
-from .errors import READ_ERRORS, NTKInputError
+from .errors import READ_ERRORS, NTKInputError, unreadable
 
 FORMAT = "ntk-desktop-session"
 VERSION = 1
@@ -102,17 +102,19 @@ def _read(path: str):
                 if HEADER_KEY not in z.files:
                     raise NTKInputError(f"{path} is not an NTK Desktop session (no header)")
                 raw = z[HEADER_KEY]
-                if raw.ndim != 0 or raw.dtype.kind != "U":
+                if not isinstance(raw, np.ndarray) or raw.ndim != 0 or raw.dtype.kind != "U":
                     raise NTKInputError(f"{path} is not an NTK Desktop session (its header is not text)")
                 header = json.loads(str(raw))
                 arrays = {k: z[k] for k in z.files if k != HEADER_KEY}
+                for key, value in arrays.items():
+                    if not isinstance(value, np.ndarray):  # a member that is no .npy: its raw bytes
+                        raise NTKInputError(f"session file {path} is corrupt: {key} is not a NumPy array")
     except NTKInputError:
         raise
     except IsADirectoryError:
         raise NTKInputError(f"{path} is a folder, not a session file") from None
-    except (*READ_ERRORS, json.JSONDecodeError, RecursionError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise NTKInputError(f"cannot read session file {path}: corrupt or truncated ({msg})") from None
+    except READ_ERRORS as exc:
+        raise unreadable("session", path, exc) from None
     return header, arrays
 
 

@@ -158,6 +158,8 @@ def load_array(path, what: str = "inputs") -> np.ndarray:
                         raise NTKInputError(f"{what} file {path} is an npz with {len(arr.files)} arrays; "
                                             "give a .npy file")
                     arr = arr[arr.files[0]]
+                    if not isinstance(arr, np.ndarray):  # a member that is no .npy: its raw bytes
+                        raise NTKInputError(f"{what} file {path} holds no NumPy array")
     except NTKInputError:
         raise
     except READ_ERRORS as exc:

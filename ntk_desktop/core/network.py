@@ -31,6 +31,9 @@ PARAMETRIZATIONS = ("ntk", "standard")
 #: the deepest network accepted: deeper ones only lose their signal (and the work grows with L)
 MAX_DEPTH = 1000
 DTYPES = {"float32": np.float32, "float64": np.float64}
+#: dtype kinds of real numbers (signed and unsigned integers, floats): no booleans, complex
+#: numbers, strings or times
+REAL_KINDS = "iuf"
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,7 @@ def check_inputs(X, arch: Optional[Architecture] = None, name: str = "inputs") -
         raise NTKInputError(f"{name} must be a 2-D array (N, n0); got shape {X.shape}")
     if X.shape[0] < 1:
         raise NTKInputError(f"{name} has no rows")
-    if not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X):
+    if X.dtype.kind not in REAL_KINDS:
         raise NTKInputError(f"{name} must be real numbers; got dtype {X.dtype}")
     if not np.all(np.isfinite(X)):
         bad = int(np.argmax(~np.isfinite(X).all(axis=1)))
@@ -189,7 +192,7 @@ def check_targets(Y, n_rows: int, n_out: Optional[int], name: str = "targets") -
     """Targets (or other per-input values) as (N, n_L) float64: a 1-D (N,) array means n_L = 1;
     ``n_out`` None accepts any n_L."""
     Y = np.asarray(Y)
-    if not np.issubdtype(Y.dtype, np.number) or np.iscomplexobj(Y):
+    if Y.dtype.kind not in REAL_KINDS:
         raise NTKInputError(f"{name} must be real numbers; got dtype {Y.dtype}")
     if Y.ndim == 1:
         Y = Y[:, None]
@@ -309,16 +312,20 @@ def _read_npz(path, what: str) -> dict:
             if not hasattr(z, "files"):
                 raise NTKInputError(f"{what} file {path} is a single .npy array; give an npz of W0, b0, W1, b1, ...")
             with z:
-                return {k: z[k] for k in z.files}
+                data = {k: z[k] for k in z.files}
     except NTKInputError:
         raise
     except READ_ERRORS as exc:
         raise unreadable(what, path, exc) from None
+    for key, value in data.items():
+        if not isinstance(value, np.ndarray):  # a member that is no .npy: NumPy gives its raw bytes
+            raise NTKInputError(f"{what} file {path}: {key} is not a NumPy array")
+    return data
 
 
 def _real_array(a: np.ndarray, name: str) -> np.ndarray:
     """``a`` if it holds real numbers (integers or floats; no booleans, complex or strings)."""
-    if a.dtype.kind not in "iuf":
+    if a.dtype.kind not in REAL_KINDS:
         raise NTKInputError(f"{name} must hold real numbers; got dtype {a.dtype}")
     return a
 

@@ -159,6 +159,8 @@ def _npz_array(z, key: str, path: Path) -> np.ndarray:
             f"{path} has no array {key!r} (a Keras-style mnist.npz holds x_train, y_train, "
             f"x_test, y_test; this one holds {have})")
     a = z[key]
+    if not isinstance(a, np.ndarray):  # a member that is no .npy: NumPy hands back its raw bytes
+        raise NTKInputError(f"{path}: {key} is not a NumPy array")
     if a.dtype.kind not in "uib":
         raise NTKInputError(f"{path}: {key} must hold integers 0-255; got dtype {a.dtype}")
     if a.size and (a.min() < 0 or a.max() > 255):
@@ -186,9 +188,9 @@ def read_npz(path: PathLike, split: str = "test") -> Tuple[np.ndarray, np.ndarra
         raise NTKInputError(f"MNIST file not found: {path}") from None
     except IsADirectoryError:
         raise NTKInputError(f"{path} is a folder, not an .npz file") from None
-    except READ_ERRORS as e:
-        why = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise NTKInputError(f"{path} is not a readable .npz archive ({why})") from None
+    except READ_ERRORS:
+        raise NTKInputError(f"{path} is not a readable .npz archive of NumPy arrays (corrupt, truncated or "
+                            "holding other data)") from None
     _check_images(images, f"{path} [{x_key}]")
     _check_labels(labels, f"{path} [{y_key}]")
     return _pair(images, labels, f"{path} {x_key}", y_key)
