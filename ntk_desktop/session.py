@@ -25,8 +25,8 @@ from typing import Any, Dict
 import numpy as np
 
 from . import __version__
-from .core.network import save_npz_atomic
-from .errors import READ_ERRORS, NTKInputError, unreadable
+from .core.network import read_npz_arrays, save_npz_atomic
+from .errors import NTKInputError
 
 FORMAT = "ntk-desktop-session"
 VERSION = 1
@@ -93,28 +93,16 @@ _OPTIONAL = {
 
 def _read(path: str):
     """``(header, arrays)`` of a session file; anything unreadable is the project's one-line error."""
+    arrays = read_npz_arrays(path, "session", f"{path} is not an NTK Desktop session (a single .npy array)")
+    raw = arrays.pop(HEADER_KEY, None)
+    if raw is None:
+        raise NTKInputError(f"{path} is not an NTK Desktop session (no header)")
+    if raw.ndim != 0 or raw.dtype.kind != "U":
+        raise NTKInputError(f"{path} is not an NTK Desktop session (its header is not text)")
     try:
-        with open(path, "rb") as fh:
-            z = np.load(fh, allow_pickle=False)
-            if not hasattr(z, "files"):
-                raise NTKInputError(f"{path} is not an NTK Desktop session (a single .npy array)")
-            with z:
-                if HEADER_KEY not in z.files:
-                    raise NTKInputError(f"{path} is not an NTK Desktop session (no header)")
-                raw = z[HEADER_KEY]
-                if not isinstance(raw, np.ndarray) or raw.ndim != 0 or raw.dtype.kind != "U":
-                    raise NTKInputError(f"{path} is not an NTK Desktop session (its header is not text)")
-                header = json.loads(str(raw))
-                arrays = {k: z[k] for k in z.files if k != HEADER_KEY}
-                for key, value in arrays.items():
-                    if not isinstance(value, np.ndarray):  # a member that is no .npy: its raw bytes
-                        raise NTKInputError(f"session file {path} is corrupt: {key} is not a NumPy array")
-    except NTKInputError:
-        raise
-    except IsADirectoryError:
-        raise NTKInputError(f"{path} is a folder, not a session file") from None
-    except READ_ERRORS as exc:
-        raise unreadable("session", path, exc) from None
+        header = json.loads(str(raw))
+    except (ValueError, RecursionError):
+        raise NTKInputError(f"cannot read session file {path}: corrupt or truncated (its header is not JSON)") from None
     return header, arrays
 
 

@@ -304,13 +304,14 @@ def save_params(path, params: Params) -> None:
     save_npz_atomic(path, params_arrays(params))
 
 
-def _read_npz(path, what: str) -> dict:
-    """Every array of an npz file, or the project's one-line error (never NumPy's)."""
+def read_npz_arrays(path, what: str, single_npy: str) -> dict:
+    """Every array of the npz file ``path`` (no pickles), or the project's one-line error, never
+    NumPy's: ``single_npy`` for a plain .npy file, else naming the ``what`` file."""
     try:
         with open(path, "rb") as fh:
             z = np.load(fh, allow_pickle=False)
             if not hasattr(z, "files"):
-                raise NTKInputError(f"{what} file {path} is a single .npy array; give an npz of W0, b0, W1, b1, ...")
+                raise NTKInputError(single_npy)
             with z:
                 data = {k: z[k] for k in z.files}
     except NTKInputError:
@@ -333,7 +334,8 @@ def _real_array(a: np.ndarray, name: str) -> np.ndarray:
 def load_params(path, arch: Optional[Architecture] = None, dtype="float64") -> Params:
     """Read a parameter npz; check every key, dtype and shape (against ``arch`` when given)."""
     dt = check_dtype(dtype)
-    data = _read_npz(path, "params")
+    data = read_npz_arrays(path, "params",
+                           f"params file {path} is a single .npy array; give an npz of W0, b0, W1, b1, ...")
     depth = sum(1 for k in data if k.startswith("W") and k[1:].isdigit())
     if depth == 0:
         raise NTKInputError(f"params file {path} has no W0 key")
