@@ -95,7 +95,12 @@ def atomic_paths(paths, *, prefix: str = ".ntk-"):
     try:
         for path in paths:
             tmps.append(_temporary(path, prefix))
-        yield list(tmps)
+        try:
+            yield list(tmps)
+        except OSError as exc:
+            if exc.filename in tmps:  # the writer's error names the user's path, not the temporary one
+                raise _cannot_write(paths[tmps.index(exc.filename)], exc) from None
+            raise
         _commit(list(zip(tmps, paths)))
     finally:
         for tmp in tmps:

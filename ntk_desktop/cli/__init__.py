@@ -56,8 +56,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except NTKInputError as exc:
         sys.stderr.write(f"ntk {args.command}: error: {exc}\n")
         return 2
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        sys.stderr.write(f"ntk {args.command}: error: {exc.strerror or exc}: {exc.filename}\n")
+    except OSError as exc:  # the system refused a file: missing, a folder, no permission, disk full
+        where = f": {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"ntk {args.command}: error: {exc.strerror or exc}{where}\n")
         return 2
     except Cancelled:
         sys.stderr.write(f"ntk {args.command}: cancelled\n")

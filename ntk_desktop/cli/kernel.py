@@ -149,7 +149,7 @@ def _analytic(args, out, npy, budget, X1, X2, method) -> int:
 
         _write_npy(out, "analytic", (N1, N2), np.float64, _meta(arch, "analytic"), compute)
         return _report(args, out, "analytic", (N1, N2), arch, backend)
-    check_budget(estimate_analytic(N1, N2), what, budget)
+    check_budget(estimate_analytic(N1, N2, arch.depth), what, budget)
     backend = select(args.backend, args.device)
     if method == "auto":
         k = backend.analytic_kernels(arch, X1, X2)

@@ -66,7 +66,7 @@ def run(args) -> int:
             raise NTKInputError("--params and --seed apply to --kind empirical only")
         method = check_method(args.method)
         arch = architecture_from_args(args, X.shape[1])
-        check_budget(estimate_analytic(N, N) + estimate_analytic(Nt, N) + 3 * 8 * N * N,
+        check_budget(estimate_analytic(N, N, arch.depth) + estimate_analytic(Nt, N, arch.depth) + 3 * 8 * N * N,
                      f"the {N}×{N} analytic kernel and its eigendecomposition", budget)
         theta = analytic_kernels(arch, X, method=method).ntk
         theta_tx = None if T is None else analytic_kernels(arch, T, X, method=method).ntk

@@ -336,3 +336,18 @@ def test_one_dimensional_inputs_are_refused(d, cmd, capsys, monkeypatch):
     code, _, err = run([cmd, "--inputs", "x1d.npy", "--out", "k.npz"], capsys)
     one_error_line(code, err, "1-D", "reshape(-1, 1)", "reshape(1, -1)", "N×1", "1×n0")
     assert not (d / "k.npz").exists()
+
+
+def test_depth_counts_toward_the_analytic_estimate():
+    from ntk_desktop.core.memory import estimate_analytic
+
+    # the per-layer diagonals Σ^(l)(x, x), l = 1..L, of both sets: (L + 1)·(N1 + N2) float64 at most
+    assert estimate_analytic(10, 20, 1000) - estimate_analytic(10, 20, 3) == (1001 - 4) * 30 * 8
+
+
+def test_a_writer_error_names_the_users_path(tmp_path):
+    with pytest.raises(NTKInputError) as e:
+        with atomic.atomic_paths([tmp_path / "r.npz"]) as (tmp,):
+            raise OSError(28, "No space left on device", tmp)
+    assert str(e.value) == f"cannot write {tmp_path / 'r.npz'}: No space left on device"
+    assert list(tmp_path.iterdir()) == []
