@@ -91,6 +91,8 @@ def atomic_paths(paths, *, prefix: str = ".ntk-"):
     """Yield temporary paths next to ``paths`` (same order); on success they replace ``paths``
     together: all of them, or (after any error) none, every previous file left as it was."""
     paths = [os.fspath(p) for p in paths]
+    if len({os.path.abspath(p) for p in paths}) != len(paths):
+        raise ValueError(f"atomic_paths: a path is named twice in {paths}")
     tmps = []
     try:
         for path in paths:

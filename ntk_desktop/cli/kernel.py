@@ -114,6 +114,8 @@ def run(args) -> int:
     out = check_out_path(args.out, (".npz", ".npy"))
     if args.save_params is not None:
         check_out_path(args.save_params, flag="--save-params")
+        if os.path.abspath(args.save_params) == os.path.abspath(out):
+            raise NTKInputError("--save-params names the --out file; give the parameters a file of their own")
     npy = out.endswith(".npy")
     budget = memory_budget(args.memory_budget)
     X1 = load_inputs(args.inputs, "inputs")

@@ -351,3 +351,11 @@ def test_a_writer_error_names_the_users_path(tmp_path):
             raise OSError(28, "No space left on device", tmp)
     assert str(e.value) == f"cannot write {tmp_path / 'r.npz'}: No space left on device"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_save_params_onto_the_out_file_is_refused(d, capsys, monkeypatch):
+    monkeypatch.chdir(d)
+    code, _, err = run(["kernel", "--kind", "empirical", "--inputs", "X.npy", "--width", "10",
+                        "--save-params", "./k.npz", "--out", "k.npz"], capsys)
+    one_error_line(code, err, "--save-params", "--out")
+    assert not (d / "k.npz").exists()
