@@ -16,16 +16,16 @@ refused with one clear line (:class:`~ntk_desktop.errors.NTKInputError`) and not
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
-import zipfile
 from dataclasses import dataclass, field
 from typing import Any, Dict
 
 import numpy as np
 
 from . import __version__
-from .core.network import save_npz_atomic
+from .core.network import read_npz_arrays, save_npz_atomic
 from .errors import NTKInputError
 
 FORMAT = "ntk-desktop-session"
@@ -82,30 +82,57 @@ def save_session(path, session: Session) -> str:
     return save_npz_atomic(path, arrays, add_suffix=False)
 
 
+#: the header's optional entries: name -> (accepted types, what they must be, default)
+_OPTIONAL = {
+    "app_version": ((str,), "a string", ""),
+    "saved_at": ((int, float), "a time in seconds", 0.0),
+    "parameters": ((dict,), "an object", None),
+    "meta": ((dict,), "an object", None),
+}
+
+
+def _read(path: str):
+    """``(header, arrays)`` of a session file; anything unreadable is the project's one-line error."""
+    arrays = read_npz_arrays(path, "session", f"{path} is not an NTK Desktop session (a single .npy array)")
+    raw = arrays.pop(HEADER_KEY, None)
+    if raw is None:
+        raise NTKInputError(f"{path} is not an NTK Desktop session (no header)")
+    if raw.ndim != 0 or raw.dtype.kind != "U":
+        raise NTKInputError(f"{path} is not an NTK Desktop session (its header is not text)")
+    try:
+        header = json.loads(str(raw))
+    except (ValueError, RecursionError):
+        raise NTKInputError(f"cannot read session file {path}: corrupt or truncated (its header is not JSON)") from None
+    return header, arrays
+
+
+def _check_header(header, path: str) -> dict:
+    """The header checked against its schema: ``format``, a ``version`` 1..VERSION, and the
+    :data:`_OPTIONAL` entries of the right types (missing ones get their defaults)."""
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise NTKInputError(f"{path} is not an NTK Desktop session")
+    version = header.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise NTKInputError(f"session file {path} has no valid format version (got {version!r})")
+    if version > VERSION:
+        raise NTKInputError(f"session file {path} was written by a newer NTK Desktop "
+                            f"({header.get('app_version', '?')}, format {version} > {VERSION}); update the application")
+    checked = {"version": version}
+    for key, (types, kind, default) in _OPTIONAL.items():
+        value = header.get(key, {} if default is None else default)
+        if isinstance(value, bool) or not isinstance(value, types) or \
+                (kind.startswith("a time") and not (math.isfinite(value) and value >= 0)):
+            raise NTKInputError(f"session file {path} is corrupt: {key} must be {kind} (got {value!r:.40})")
+        checked[key] = value
+    return checked
+
+
 def load_session(path) -> Session:
     """Read a session file, refusing corrupt, foreign and newer-version files."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise NTKInputError(f"session file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if HEADER_KEY not in z.files:
-                raise NTKInputError(f"{path} is not an NTK Desktop session (no header)")
-            header = json.loads(str(z[HEADER_KEY]))
-            arrays = {k: z[k] for k in z.files if k != HEADER_KEY}
-    except NTKInputError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, json.JSONDecodeError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise NTKInputError(f"cannot read session file {path}: corrupt or truncated ({msg})") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise NTKInputError(f"{path} is not an NTK Desktop session")
-    version = header.get("version")
-    if not isinstance(version, int):
-        raise NTKInputError(f"session file {path} has no valid format version")
-    if version > VERSION:
-        raise NTKInputError(f"session file {path} was written by a newer NTK Desktop "
-                            f"({header.get('app_version', '?')}, format {version} > {VERSION}); update the application")
-    return Session(parameters=header.get("parameters", {}), arrays=arrays, meta=header.get("meta", {}),
-                   version=version, app_version=str(header.get("app_version", "")),
-                   saved_at=float(header.get("saved_at", 0.0)))
+    header, arrays = _read(path)
+    h = _check_header(header, path)
+    return Session(parameters=h["parameters"], arrays=arrays, meta=h["meta"], version=h["version"],
+                   app_version=h["app_version"], saved_at=float(h["saved_at"]))

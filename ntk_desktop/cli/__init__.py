@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from typing import Optional, Sequence
+
+import numpy as np
 
 from .. import __version__
 from ..errors import Cancelled, NTKInputError
@@ -46,12 +49,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.run_command(args) or 0)
+        # no NumPy warning reaches the user: a non-finite result is refused with one line instead
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return int(args.run_command(args) or 0)
     except NTKInputError as exc:
         sys.stderr.write(f"ntk {args.command}: error: {exc}\n")
         return 2
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        sys.stderr.write(f"ntk {args.command}: error: {exc.strerror or exc}: {exc.filename}\n")
+    except OSError as exc:  # the system refused a file: missing, a folder, no permission, disk full
+        where = f": {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"ntk {args.command}: error: {exc.strerror or exc}{where}\n")
         return 2
     except Cancelled:
         sys.stderr.write(f"ntk {args.command}: cancelled\n")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +11,14 @@ from ..core.activations import NAMES
 from ..core.memory import memory_budget
 from ..core.network import Architecture, check_inputs, load_params, widths_of
 from ..core.spec import DEFAULT_SLOPE, NetworkSpec
-from ..errors import NTKInputError
+from ..errors import READ_ERRORS, NTKInputError, unreadable
 
 #: the network options' defaults: depth, nonlinearity, β and parametrization of the shared spec
 DEFAULTS = NetworkSpec()
+
+
+#: the largest squared input norm accepted: the kernels multiply two of them (Σ(x,x)·Σ(y,y))
+MAX_SQUARED_NORM = 1e150
 
 
 def int_arg(text: str) -> int:
@@ -129,24 +134,36 @@ def check_same_features(X: np.ndarray, **others) -> None:
 
 
 def load_array(path, what: str = "inputs") -> np.ndarray:
-    """Read a .npy (or a whitespace/comma separated .txt/.csv) array with a clear error."""
+    """Read a .npy or single-array .npz (or a whitespace/comma separated .txt/.csv) array with a
+    clear one-line error (NumPy's warnings and advice never reach the user)."""
     p = Path(path)
     if not p.exists():
         raise NTKInputError(f"{what} file not found: {path}")
     if p.is_dir():
         raise NTKInputError(f"{what} path is a directory, not a file: {path}")
+    if p.suffix.lower() in (".txt", ".csv", ".tsv", ".dat"):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return np.loadtxt(p, delimiter="," if p.suffix.lower() == ".csv" else None, ndmin=2)
+        except READ_ERRORS as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise NTKInputError(f"cannot read {what} file {path} as numbers: {first}") from None
     try:
-        if p.suffix.lower() in (".txt", ".csv", ".tsv", ".dat"):
-            delim = "," if p.suffix.lower() == ".csv" else None
-            return np.loadtxt(p, delimiter=delim, ndmin=2)
-        arr = np.load(p, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise NTKInputError(f"cannot read {what} file {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
-    if isinstance(arr, np.lib.npyio.NpzFile):
-        files = arr.files
-        if len(files) != 1:
-            raise NTKInputError(f"{what} file {path} is an npz with {len(files)} arrays; give a .npy file")
-        arr = arr[files[0]]
+        with open(p, "rb") as fh:
+            arr = np.load(fh, allow_pickle=False)
+            if hasattr(arr, "files"):
+                with arr:
+                    if len(arr.files) != 1:
+                        raise NTKInputError(f"{what} file {path} is an npz with {len(arr.files)} arrays; "
+                                            "give a .npy file")
+                    arr = arr[arr.files[0]]
+                    if not isinstance(arr, np.ndarray):  # a member that is no .npy: its raw bytes
+                        raise NTKInputError(f"{what} file {path} holds no NumPy array")
+    except NTKInputError:
+        raise
+    except READ_ERRORS as exc:
+        raise unreadable(what, path, exc) from None
     return arr
 
 
@@ -157,12 +174,68 @@ def start_run(args):
 
 
 def load_inputs(path, what: str = "inputs") -> np.ndarray:
-    return check_inputs(load_array(path, what), None, what)
+    """An input matrix (N, n0) from a file; a 1-D array is refused (N scalars or one point?)."""
+    X = load_array(path, what)
+    if X.ndim == 1:
+        raise NTKInputError(f"{what} file {path} holds a 1-D array of {len(X)} values; save it as 2-D: "
+                            f"x.reshape(-1, 1) for {len(X)} scalar inputs (N×1) or x.reshape(1, -1) for "
+                            f"one input with {len(X)} features (1×n0)")
+    X = check_inputs(X, None, what)
+    with np.errstate(over="ignore"):
+        norms = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+    if not np.all(norms <= MAX_SQUARED_NORM):
+        raise NTKInputError(f"{what} are too large for the kernels (largest |x| = {float(np.max(np.abs(X))):.3g}, "
+                            f"norms up to {MAX_SQUARED_NORM ** 0.5:.0e} are supported); rescale them "
+                            "(e.g. to unit norm)")
+    return X
 
 
-def check_out_path(path) -> str:
+def check_out_path(path, suffixes=(".npz",), flag: str = "--out") -> str:
+    """An output file path that ends in one of ``suffixes`` (lowercase, after a non-empty name),
+    is not a folder or a device, and whose folder exists; anything else is refused."""
     path = os.fspath(path)
+    name = os.path.basename(path)
+    if not any(name.endswith(s) and len(name) > len(s) for s in suffixes):
+        want = " or ".join(suffixes)
+        raise NTKInputError(f"{flag} must name a file ending in {want} (lowercase), e.g. result{suffixes[0]}; "
+                            f"got {path!r}")
+    if os.path.isdir(path):
+        raise NTKInputError(f"{flag} {path} is a directory; name a file in it, e.g. {os.path.join(path, 'result' + suffixes[0])}")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise NTKInputError(f"{flag} {path} exists and is not a regular file; name another file")
     d = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(d):
         raise NTKInputError(f"output directory does not exist: {d}")
     return path
+
+
+def seed_arg(text: str) -> int:
+    """argparse type of a seed: an integer >= 0 (argparse names the option in its error)."""
+    value = int_arg(text)
+    if value < 0:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"a seed must be an integer >= 0, got {text!r}")
+    return value
+
+
+def check_range(dtype, inputs) -> None:
+    """Refuse inputs (arrays or None) with values beyond what ``dtype`` holds (float32 overflows)."""
+    limit = float(np.finfo(dtype).max)
+    largest = max(float(np.max(np.abs(X))) for X in inputs if X is not None)
+    if largest > limit:
+        raise NTKInputError(f"the inputs are too large for --dtype {np.dtype(dtype).name} (largest |x| = "
+                            f"{largest:.3g}); use --dtype float64 or rescale the inputs (e.g. to unit norm)")
+
+
+def require_finite(what: str, arrays, inputs, dtype=np.float64) -> None:
+    """Refuse a result with non-finite values (checked block by block: it may be a memory map):
+    the inputs were too large for the computation."""
+    for a in arrays:
+        flat = np.asarray(a).reshape(len(a), -1) if np.ndim(a) else np.reshape(a, (1, 1))
+        for i in range(0, len(flat), 1024):
+            if not np.all(np.isfinite(flat[i:i + 1024])):
+                largest = max(float(np.max(np.abs(X))) for X in inputs if X is not None)
+                hint = "use --dtype float64 or rescale" if np.dtype(dtype) == np.float32 else "rescale"
+                raise NTKInputError(f"{what} has non-finite values: the inputs are too large (largest |x| = "
+                                    f"{largest:.3g}); {hint} the inputs (e.g. to unit norm)")

@@ -23,10 +23,11 @@ def run(args) -> int:
     from ..backends import describe
     from ..core.memory import available_ram, format_bytes, memory_budget
 
+    budget = memory_budget()  # a bad NTK_MEMORY_BUDGET is refused before anything is printed
     print(f"ntk-desktop {__version__}")
     print(f"python {platform.python_version()} ({sys.executable})")
     print(f"numpy {np.__version__}")
-    print(f"memory: {format_bytes(available_ram())} available, budget {format_bytes(memory_budget())}")
+    print(f"memory: {format_bytes(available_ram())} available, budget {format_bytes(budget)}")
     for line in describe(tune=getattr(args, "tune", False)):
         print(line)
     return 0

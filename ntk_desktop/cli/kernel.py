@@ -9,11 +9,14 @@ import numpy as np
 from ..core.analytic import check_method
 from ..core.empirical import mc_empirical_ntk
 from ..core.memory import check_budget, estimate_analytic, estimate_tile_scratch, memory_budget
-from ..core.network import check_dtype, init_params, save_params
-from ..core.network import save_npz_atomic
+from ..core.network import check_dtype, init_params, params_arrays, save_npz_atomic, save_npz_files
 from ..errors import NTKInputError
 from .common import (add_architecture_options, add_output_options, architecture_arrays, architecture_from_args,
-                     check_out_path, check_same_features, load_inputs, network_from_args)
+                     check_out_path, check_range, check_same_features, int_arg, load_inputs, network_from_args,
+                     require_finite, seed_arg)
+
+#: the most initializations --n-init averages (each is a full empirical NTK)
+MAX_N_INIT = 10000
 
 
 def add_parser(sub):
@@ -29,9 +32,9 @@ def add_parser(sub):
     p.add_argument("--inputs2", default=None, help="X2 as .npy (N2 × n0); default X1")
     add_architecture_options(p)
     p.add_argument("--params", default=None, help="network parameters npz (W0.., b0..) for --kind empirical")
-    p.add_argument("--seed", type=int, default=None, help="seed of the random initialization (default 0)")
+    p.add_argument("--seed", type=seed_arg, default=None, help="seed of the random initialization (default 0)")
     p.add_argument("--save-params", default=None, help="also write the initialization used to this npz")
-    p.add_argument("--n-init", type=int, default=1,
+    p.add_argument("--n-init", type=int_arg, default=1,
                    help="empirical: average over this many initializations (seeds S, S+1, ...); "
                    "writes the mean as 'ntk' and the standard deviation as 'ntk_std'")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
@@ -68,19 +71,20 @@ def _npy_paths(out: str, kind: str) -> dict:
     return paths
 
 
-def _write_npy(out: str, kind: str, shape: tuple, dtype, meta: dict, compute) -> dict:
+def _write_npy(out: str, kind: str, shape: tuple, dtype, meta: dict, compute, extra_npz=None) -> dict:
     """The .npy output: every array written tile by tile into a memory-mapped temporary .npy
-    next to its target (``compute(memmaps)``), renamed into place only when all are complete,
-    with a JSON sidecar of the metadata; so the result may be larger than RAM, and an error or
-    Ctrl-C leaves no partial file."""
+    next to its target (``compute(memmaps)``), renamed into place together with a JSON sidecar
+    of the metadata (and the ``extra_npz`` files, ``{path: arrays}``) only when all are
+    complete; so the result may be larger than RAM, and an error or Ctrl-C leaves every earlier
+    file as it was."""
     import json
     import shutil
-    from contextlib import ExitStack
 
-    from ..atomic import atomic_open, atomic_path
+    from ..atomic import atomic_paths
     from ..core.memory import format_bytes
 
     paths = _npy_paths(out, kind)
+    extra_npz = extra_npz or {}
     dtype = np.dtype(dtype)
     need = len(paths) * int(np.prod(shape)) * dtype.itemsize
     free = shutil.disk_usage(os.path.dirname(os.path.abspath(out))).free
@@ -88,11 +92,9 @@ def _write_npy(out: str, kind: str, shape: tuple, dtype, meta: dict, compute) ->
         raise NTKInputError(f"the result needs {format_bytes(need)} on disk but {os.path.dirname(os.path.abspath(out))} "
                             f"has {format_bytes(free)} free")
     sidecar = out[:-len(".npy")] + ".json"
-    with ExitStack() as stack:
-        maps = {}
-        for key, path in paths.items():
-            tmp = stack.enter_context(atomic_path(path))
-            maps[key] = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+    with atomic_paths([*paths.values(), sidecar, *extra_npz]) as tmps:
+        maps = {key: np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+                for key, tmp in zip(paths, tmps)}
         try:
             compute(maps)
             for mm in maps.values():
@@ -101,112 +103,126 @@ def _write_npy(out: str, kind: str, shape: tuple, dtype, meta: dict, compute) ->
             maps.clear()  # unmapped before the files are renamed (or removed after an error)
         info = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in meta.items()}
         info.update(shape=list(shape), dtype=dtype.name, files={k: os.path.basename(v) for k, v in paths.items()})
-        with atomic_open(sidecar, "w", encoding="utf-8") as fh:
+        with open(tmps[len(paths)], "w", encoding="utf-8") as fh:
             json.dump(info, fh, indent=1)
+        for tmp, arrays in zip(tmps[len(paths) + 1:], extra_npz.values()):
+            np.savez(tmp, **arrays)
     return paths
 
 
 def run(args) -> int:
-    out = check_out_path(args.out)
+    out = check_out_path(args.out, (".npz", ".npy"))
+    if args.save_params is not None:
+        check_out_path(args.save_params, flag="--save-params")
+        if os.path.abspath(args.save_params) == os.path.abspath(out):
+            raise NTKInputError("--save-params names the --out file; give the parameters a file of their own")
     npy = out.endswith(".npy")
     budget = memory_budget(args.memory_budget)
     X1 = load_inputs(args.inputs, "inputs")
     X2 = None if args.inputs2 is None else load_inputs(args.inputs2, "inputs2")
     check_same_features(X1, inputs2=X2)
-    N1, N2 = len(X1), len(X1) if X2 is None else len(X2)
     method = check_method(args.method)
     dtype = check_dtype(args.dtype)
-    if args.n_init < 1:
-        raise NTKInputError(f"--n-init must be at least 1 (got {args.n_init})")
+    if not 1 <= args.n_init <= MAX_N_INIT:
+        raise NTKInputError(f"--n-init must lie in 1..{MAX_N_INIT} (got {args.n_init})")
+    if args.kind == "analytic":
+        return _analytic(args, out, npy, budget, X1, X2, method)
+    return _empirical(args, out, npy, budget, X1, X2, dtype)
+
+
+def _analytic(args, out, npy, budget, X1, X2, method) -> int:
     from ..backends import select
 
-    if args.kind == "analytic":
-        if args.params is not None:
-            raise NTKInputError("--params applies to --kind empirical only")
-        arch = architecture_from_args(args, X1.shape[1])
-        if npy:
-            if method != "auto":
-                raise NTKInputError(f"--method {method} computes in memory: write an .npz, or use --method auto "
-                                    "for an .npy output")
-            backend = select(args.backend, args.device)
-            _write_npy(out, "analytic", (N1, N2), np.float64, _meta(arch, "analytic"),
-                       lambda m: backend.analytic_kernels(arch, X1, X2, out=(m["nngp"], m["ntk"]),
-                                                          memory_budget=budget, progress=_progress(args)))
-            return _report(args, out, "analytic", (N1, N2), arch, backend)
-        check_budget(estimate_analytic(N1, N2), f"the {N1}×{N2} analytic kernel", budget)
+    N1, N2 = len(X1), len(X1) if X2 is None else len(X2)
+    if args.params is not None:
+        raise NTKInputError("--params applies to --kind empirical only")
+    arch = architecture_from_args(args, X1.shape[1])
+    what = f"the {N1}×{N2} analytic kernel"
+    if npy:
+        if method != "auto":
+            raise NTKInputError(f"--method {method} computes in memory: write an .npz, or use --method auto "
+                                "for an .npy output")
         backend = select(args.backend, args.device)
-        if method == "auto":
-            k = backend.analytic_kernels(arch, X1, X2)
-        else:
-            from ..core.analytic import analytic_kernels
 
-            k = analytic_kernels(arch, X1, X2, method=method)
-        nngp, ntk = k.nngp, k.ntk
-        if arch.n_out > 1:
-            eye = np.eye(arch.n_out)
-            nngp = nngp[:, :, None, None] * eye
-            ntk = ntk[:, :, None, None] * eye
-        arrays = {"ntk": ntk, "nngp": nngp, **_meta(arch, "analytic")}
+        def compute(m):
+            backend.analytic_kernels(arch, X1, X2, out=(m["nngp"], m["ntk"]), memory_budget=budget,
+                                     progress=_progress(args))
+            require_finite(what, m.values(), (X1, X2))
+
+        _write_npy(out, "analytic", (N1, N2), np.float64, _meta(arch, "analytic"), compute)
+        return _report(args, out, "analytic", (N1, N2), arch, backend)
+    check_budget(estimate_analytic(N1, N2, arch.depth), what, budget)
+    backend = select(args.backend, args.device)
+    if method == "auto":
+        k = backend.analytic_kernels(arch, X1, X2)
     else:
-        if args.params is not None and args.n_init > 1:
-            raise NTKInputError("give either --params or --seed/--n-init, not both")
-        arch, file_params = network_from_args(args, X1.shape[1], dtype,
-                                              conflict="give either --params or --seed/--n-init, not both")
-        nL = arch.n_out
-        shape = (N1, N2) if nL == 1 else (N1, N2, nL, nL)
-        what = f"the {N1}×{N2} empirical NTK of a {arch.describe()} network"
-        one = file_params is not None or args.n_init == 1
-        if npy and not one:
-            raise NTKInputError("--n-init > 1 averages in memory: write an .npz output")
-        # the backends compute in tiles under a memory budget: what must fit besides their
-        # scratch is the result in RAM (none for an .npy output), or for --n-init the float64
-        # mean, sum of squares and temporaries
-        in_ram = 0 if npy else N1 * N2 * nL * nL * (dtype.itemsize if one else 6 * 8)
-        check_budget(in_ram + estimate_tile_scratch(arch.widths, min(N1, 256), dtype.itemsize), what, budget)
-        scratch_budget = budget - in_ram
-        backend = select(args.backend, args.device)
-        seed = 0 if args.seed is None else args.seed
-        arrays = {}
-        if one:
-            params = file_params if file_params is not None else init_params(arch, seed, dtype)
-            if args.save_params:
-                save_params(check_out_path(args.save_params), params)
-            if npy:
-                meta = _meta(arch, "empirical")
-                if file_params is None:
-                    meta["seed"] = seed
-                _write_npy(out, "empirical", shape, dtype, meta,
-                           lambda m: _finite(backend.empirical_ntk(arch, params, X1, X2, out=m["ntk"],
-                                                                   memory_budget=scratch_budget,
-                                                                   progress=_progress(args))))
-                return _report(args, out, "empirical", shape, arch, backend)
-            theta = backend.empirical_ntk(arch, params, X1, X2, memory_budget=scratch_budget,
-                                          progress=_progress(args))
-        else:
-            def ntk_fn(a, p, x1, x2):  # each initialization's kernel in tiles under the rest of the budget
-                return backend.empirical_ntk(a, p, x1, x2, memory_budget=scratch_budget)
+        from ..core.analytic import analytic_kernels
 
-            theta, std = mc_empirical_ntk(arch, X1, X2, n_init=args.n_init, seed=seed, dtype=dtype,
-                                          full=True, ntk_fn=ntk_fn)
-            arrays["ntk_std"] = std if arch.n_out > 1 else std[:, :, 0, 0]
-            arrays["n_init"] = np.array(args.n_init)
-        _finite(theta)
-        arrays["ntk"] = theta if arch.n_out > 1 else theta[:, :, 0, 0]
-        arrays.update(_meta(arch, "empirical"))
-        if file_params is None:
-            arrays["seed"] = np.array(seed)
-    save_npz_atomic(out, arrays)
+        k = analytic_kernels(arch, X1, X2, method=method)
+    nngp, ntk = k.nngp, k.ntk
+    require_finite(what, (nngp, ntk), (X1, X2))
+    if arch.n_out > 1:
+        eye = np.eye(arch.n_out)
+        nngp = nngp[:, :, None, None] * eye
+        ntk = ntk[:, :, None, None] * eye
+    save_npz_atomic(out, {"ntk": ntk, "nngp": nngp, **_meta(arch, "analytic")})
+    return _report(args, out, "analytic", ntk.shape, arch, backend)
+
+
+def _empirical(args, out, npy, budget, X1, X2, dtype) -> int:
+    from ..backends import select
+
+    N1, N2 = len(X1), len(X1) if X2 is None else len(X2)
+    if args.params is not None and args.n_init > 1:
+        raise NTKInputError("give either --params or --seed/--n-init, not both")
+    check_range(dtype, (X1, X2))
+    arch, file_params = network_from_args(args, X1.shape[1], dtype,
+                                          conflict="give either --params or --seed/--n-init, not both")
+    nL = arch.n_out
+    shape = (N1, N2) if nL == 1 else (N1, N2, nL, nL)
+    what = f"the {N1}×{N2} empirical NTK of a {arch.describe()} network"
+    one = file_params is not None or args.n_init == 1
+    if npy and not one:
+        raise NTKInputError("--n-init > 1 averages in memory: write an .npz output")
+    # the backends compute in tiles under a memory budget: what must fit besides their
+    # scratch is the result in RAM (none for an .npy output), or for --n-init the float64
+    # mean, sum of squares and temporaries
+    in_ram = 0 if npy else N1 * N2 * nL * nL * (dtype.itemsize if one else 6 * 8)
+    check_budget(in_ram + estimate_tile_scratch(arch.widths, min(N1, 256), dtype.itemsize), what, budget)
+    scratch_budget = budget - in_ram
+    backend = select(args.backend, args.device)
+    seed = 0 if args.seed is None else args.seed
+    arrays, extra = {}, {}
+    if one:
+        params = file_params if file_params is not None else init_params(arch, seed, dtype)
+        if args.save_params:
+            extra[args.save_params] = params_arrays(params)
+        if npy:
+            meta = _meta(arch, "empirical")
+            if file_params is None:
+                meta["seed"] = seed
+            _write_npy(out, "empirical", shape, dtype, meta,
+                       lambda m: require_finite(what, [backend.empirical_ntk(
+                           arch, params, X1, X2, out=m["ntk"], memory_budget=scratch_budget,
+                           progress=_progress(args))], (X1, X2), dtype), extra)
+            return _report(args, out, "empirical", shape, arch, backend)
+        theta = backend.empirical_ntk(arch, params, X1, X2, memory_budget=scratch_budget,
+                                      progress=_progress(args))
+    else:
+        def ntk_fn(a, p, x1, x2):  # each initialization's kernel in tiles under the rest of the budget
+            return backend.empirical_ntk(a, p, x1, x2, memory_budget=scratch_budget)
+
+        theta, std = mc_empirical_ntk(arch, X1, X2, n_init=args.n_init, seed=seed, dtype=dtype,
+                                      full=True, ntk_fn=ntk_fn)
+        arrays["ntk_std"] = std if arch.n_out > 1 else std[:, :, 0, 0]
+        arrays["n_init"] = np.array(args.n_init)
+    require_finite(what, [theta], (X1, X2), dtype)
+    arrays["ntk"] = theta if arch.n_out > 1 else theta[:, :, 0, 0]
+    arrays.update(_meta(arch, "empirical"))
+    if file_params is None:
+        arrays["seed"] = np.array(seed)
+    save_npz_files({out: arrays, **extra})
     return _report(args, out, args.kind, arrays["ntk"].shape, arch, backend)
-
-
-def _finite(theta):
-    """Refuse a result with non-finite values (checked block by block: it may be a memory map)."""
-    flat = np.asarray(theta).reshape(len(theta), -1)
-    for i in range(0, len(flat), 1024):
-        if not np.all(np.isfinite(flat[i:i + 1024])):
-            raise NTKInputError("the empirical NTK overflowed (non-finite values); use --dtype float64 "
-                                "or smaller inputs")
-    return theta
 
 
 def _report(args, out, kind, shape, arch, backend) -> int:

@@ -13,7 +13,8 @@ from ..core.network import check_dtype, init_params, save_npz_atomic
 from ..core.spectral import flatten_kernel, kernel_pca
 from ..errors import NTKInputError
 from .common import (add_architecture_options, add_output_options, architecture_arrays, architecture_from_args,
-                     check_same_features, load_inputs, network_from_args, start_run)
+                     check_range, check_same_features, load_inputs, network_from_args, require_finite, seed_arg,
+                     start_run)
 
 DESCRIPTION = """\
 Kernel PCA of the NTK on the inputs: the eigenpairs of Θ(X,X)/N, largest first.  The
@@ -45,7 +46,7 @@ def add_parser(sub):
     p.add_argument("--test-inputs", default=None,
                    help="also evaluate the eigenfunctions on these inputs (.npy, N_test × n0)")
     p.add_argument("--params", default=None, help="network parameters npz for --kind empirical")
-    p.add_argument("--seed", type=int, default=None, help="seed of the initialization for --kind empirical")
+    p.add_argument("--seed", type=seed_arg, default=None, help="seed of the initialization for --kind empirical")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                    help="precision of the empirical kernel")
     p.add_argument("--method", default="auto",
@@ -65,12 +66,14 @@ def run(args) -> int:
             raise NTKInputError("--params and --seed apply to --kind empirical only")
         method = check_method(args.method)
         arch = architecture_from_args(args, X.shape[1])
-        check_budget(estimate_analytic(N, N) + estimate_analytic(Nt, N) + 3 * 8 * N * N,
+        check_budget(estimate_analytic(N, N, arch.depth) + estimate_analytic(Nt, N, arch.depth) + 3 * 8 * N * N,
                      f"the {N}×{N} analytic kernel and its eigendecomposition", budget)
         theta = analytic_kernels(arch, X, method=method).ntk
         theta_tx = None if T is None else analytic_kernels(arch, T, X, method=method).ntk
+        require_finite("the analytic kernel", [theta] + ([] if T is None else [theta_tx]), (X, T))
     else:
         dtype = check_dtype(args.dtype)
+        check_range(dtype, (X, T))
         arch, params = network_from_args(args, X.shape[1], dtype)
         if params is None:
             seed = 0 if args.seed is None else args.seed
@@ -82,12 +85,12 @@ def run(args) -> int:
                      f"the {N}×{N} empirical NTK of a {arch.describe()} network and its eigendecomposition",
                      budget)
         theta = np.asarray(empirical_ntk(arch, params, X, full=True), dtype=np.float64)
-        if not np.all(np.isfinite(theta)):
-            raise NTKInputError("the empirical NTK overflowed (non-finite values); use --dtype float64")
+        require_finite("the empirical NTK", [theta], (X, T), dtype)
         theta = flatten_kernel(theta)
         theta_tx = None
         if T is not None:
             ttx = np.asarray(empirical_ntk(arch, params, T, X, full=True), dtype=np.float64)
+            require_finite("the empirical NTK", [ttx], (X, T), dtype)
             # rows (test point, output) against the flattened training index: (N_test·n_L, N·n_L)
             theta_tx = ttx.transpose(0, 2, 1, 3).reshape(Nt * arch.n_out, M)
     k = args.components

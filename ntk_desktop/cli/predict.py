@@ -12,7 +12,7 @@ from ..core.network import check_targets, save_npz_atomic
 from ..core.predict import estimate_predict, parse_times, predict_network
 from ..errors import NTKInputError
 from .common import (add_output_options, add_training_data_options, architecture_arrays, architecture_from_args,
-                     check_same_features, load_array, load_inputs, start_run)
+                     check_same_features, load_array, load_inputs, require_finite, start_run)
 
 DESCRIPTION = """\
 Predict the infinite-width network after training for each time t on the least-squares cost
@@ -53,14 +53,16 @@ def run(args) -> int:
     check_same_features(X, test_inputs=T)
     times = parse_times(args.times)
     method = check_method(args.method)
-    if args.rtol is not None and not (np.isfinite(args.rtol) and args.rtol >= 0):
-        raise NTKInputError(f"--rtol must be a finite number >= 0 (got {args.rtol})")
+    if args.rtol is not None and not 0 <= args.rtol < 1:
+        raise NTKInputError(f"--rtol must lie in [0, 1): eigenvalues at or below rtol·λ_max count as zero, "
+                            f"so 1 or more would drop them all (got {args.rtol})")
     arch = architecture_from_args(args, X.shape[1])
     Y = check_targets(Y, len(X), arch.n_out)
     check_budget(estimate_predict(len(X), len(T), len(times), arch.n_out),
                  f"predictions for {len(T)} test inputs from {len(X)} training points at {len(times)} times",
                  budget)
     pred = predict_network(arch, X, Y, T, times, method=method, rtol=args.rtol)
+    require_finite("the prediction", [pred.mean, pred.cov, pred.train_mean, pred.train_cov], (X, T))
     arrays = {
         "times": pred.times, "mean": pred.mean, "cov": pred.cov,
         "percentiles": pred.percentiles, "percentile_levels": pred.percentile_levels,

@@ -7,7 +7,7 @@ import sys
 
 from ..core.memory import memory_budget
 from ..errors import NTKInputError
-from .common import parse_widths
+from .common import int_arg, parse_widths, seed_arg
 
 #: exit status when a run finished but at least one check failed (all files are still written)
 EXIT_CHECK_FAILED = 1
@@ -38,40 +38,33 @@ Prints one line per check.  Exit status: 0 when every check passes, 1 when one f
 files are still written), 2 on bad input, 130 when interrupted (nothing is written)."""
 
 
-def _int(text):
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-
-
 def add_parser(sub):
     p = sub.add_parser("reproduce", help="reproduce the paper's figures 1-3 with quantitative checks",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("figure", choices=("fig1", "fig2", "fig3", "all"), help="which figure")
     p.add_argument("--out", required=True, help="output folder (created if missing; its parent must exist)")
     p.add_argument("--quick", action="store_true", help="smaller settings that run in well under a minute")
-    p.add_argument("--seed", type=_int, default=0, help="seed of the initializations (default 0)")
-    p.add_argument("--data-seed", type=_int, default=None,
+    p.add_argument("--seed", type=seed_arg, default=0, help="seed of the initializations (default 0)")
+    p.add_argument("--data-seed", type=seed_arg, default=None,
                    help="seed of the data: fig1's training inputs (default 0), fig2's 4 points (default 0), "
                         "fig3's MNIST subset (default 0)")
     p.add_argument("--widths", default=None,
                    help="hidden widths to compare, increasing: 2 for fig1/fig2, 2 or more for fig3")
-    p.add_argument("--n-init", type=_int, default=None, help="initializations per width, fig1/fig2 (default 10)")
-    p.add_argument("--trials", type=_int, default=None, help="trials per width, fig3 (default 2)")
-    p.add_argument("--steps", type=_int, default=None,
+    p.add_argument("--n-init", type=int_arg, default=None, help="initializations per width, fig1/fig2 (default 10)")
+    p.add_argument("--trials", type=int_arg, default=None, help="trials per width, fig3 (default 2)")
+    p.add_argument("--steps", type=int_arg, default=None,
                    help="gradient steps (default: fig1 200; fig2 1000, with --quick until converged; "
                         "fig3 until e^(-λ2 t) = 0.05, with --quick t = 1.5/λ2)")
-    p.add_argument("--n-train", type=_int, default=None,
+    p.add_argument("--n-train", type=int_arg, default=None,
                    help="fig1: number of random training inputs (default 10); fig3: MNIST digits (default 512)")
-    p.add_argument("--slice-points", type=_int, default=None,
+    p.add_argument("--slice-points", type=int_arg, default=None,
                    help="angles on the circle slice, fig1/fig2 (default 201; fig1 --quick 121)")
     p.add_argument("--dtype", choices=("float32", "float64"), default=None,
                    help="precision of the networks (default float32; kernels and theory are float64)")
     p.add_argument("--backend", default=None,
                    help="backend for the empirical NTK (fig1, fig3): numpy (default, the core reference) or a "
                         "name known to ntk_desktop.backends")
-    p.add_argument("--threads", type=_int, default=None,
+    p.add_argument("--threads", type=int_arg, default=None,
                    help="BLAS threads while training (default 1 for fig1, fig2 and --quick: their products "
                         "are small; the BLAS default for the full fig3)")
     p.add_argument("--memory-budget", default=None,

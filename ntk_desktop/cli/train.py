@@ -12,8 +12,8 @@ from ..core.memory import check_budget, estimate_training, memory_budget
 from ..core.network import check_dtype, check_targets, save_npz_atomic
 from ..core.training import TrainingResult
 from ..errors import NTKInputError
-from .common import (add_output_options, add_training_data_options, check_out_path, check_same_features, load_array,
-                     load_inputs, network_from_args)
+from .common import (add_output_options, add_training_data_options, check_out_path, check_range, check_same_features,
+                     int_arg, load_array, load_inputs, network_from_args, seed_arg)
 
 #: exit status of a run that diverged (the output file is still written)
 EXIT_DIVERGED = 3
@@ -43,23 +43,15 @@ written and one line on stderr names the step.  A learning rate above the stabil
 2N/λ_max also prints a one-line warning on stderr."""
 
 
-def _nonneg_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    return v
-
-
 def add_parser(sub):
     p = sub.add_parser("train", help="train a network by gradient descent and record its dynamics",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_training_data_options(p, test_required=False, test_help="test inputs as .npy (N_test × n0) to follow f on")
-    p.add_argument("--seed", type=int, default=None, help="seed of the N(0,1) initialization (default 0)")
+    p.add_argument("--seed", type=seed_arg, default=None, help="seed of the N(0,1) initialization (default 0)")
     p.add_argument("--params", default=None, help="start from these parameters (npz W0.., b0..) instead")
     p.add_argument("--lr", type=float, default=1.0, help="learning rate η (default 1.0)")
-    p.add_argument("--steps", type=_nonneg_int, default=200, help="number of gradient steps (default 200)")
-    p.add_argument("--record-every", type=_nonneg_int, default=1,
+    p.add_argument("--steps", type=int_arg, default=200, help="number of gradient steps (default 200)")
+    p.add_argument("--record-every", type=int_arg, default=1,
                    help="record a snapshot every this many steps (default 1)")
     p.add_argument("--ntk-inputs", default=None,
                    help="inputs (.npy, M × n0) on which to record the empirical NTK and its drift")
@@ -110,6 +102,7 @@ def run(args) -> int:
     Xt = None if args.test_inputs is None else load_inputs(args.test_inputs, "test inputs")
     Xn = None if args.ntk_inputs is None else load_inputs(args.ntk_inputs, "ntk inputs")
     check_same_features(X, test_inputs=Xt, ntk_inputs=Xn)
+    check_range(dtype, (X, Xt, Xn))
     if not (math.isfinite(args.lr) and args.lr > 0):
         raise NTKInputError(f"--lr must be a finite number > 0 (got {args.lr})")
     if args.steps < 0:

@@ -14,6 +14,8 @@ from ..errors import MemoryBudgetError, NTKInputError
 
 ENV_VAR = "NTK_MEMORY_BUDGET"
 DEFAULT_FRACTION = 0.5
+#: sizes from this on (and infinite ones) are refused: no machine has that much memory
+MAX_SIZE = float(2 ** 60)
 
 _UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
           "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40}
@@ -28,7 +30,10 @@ def parse_size(text) -> int:
         if not m or m.group(2).lower() not in _UNITS:
             raise NTKInputError(f"cannot read memory size {text!r} (use e.g. 4GB, 512MiB or 1e9)")
         value, unit = float(m.group(1)), m.group(2).lower()
-    size = int(value * _UNITS[unit])
+    size = value * _UNITS[unit]
+    if not size < MAX_SIZE:
+        raise NTKInputError(f"memory size {text!r} is out of range (give at most a few TB, e.g. 8GB)")
+    size = int(size)
     if size <= 0:
         raise NTKInputError(f"memory size must be positive, got {text!r}")
     return size
@@ -54,7 +59,10 @@ def memory_budget(explicit=None) -> int:
         return parse_size(explicit)
     env = os.environ.get(ENV_VAR)
     if env:
-        return parse_size(env)
+        try:
+            return parse_size(env)
+        except NTKInputError as exc:
+            raise NTKInputError(f"environment variable {ENV_VAR}: {exc}") from None
     return int(available_ram() * DEFAULT_FRACTION)
 
 
@@ -95,9 +103,10 @@ def estimate_tile_scratch(widths, rows: int, itemsize: int) -> int:
     return int((rows * features + params) * itemsize)
 
 
-def estimate_analytic(n1: int, n2: int) -> int:
-    """Peak bytes of :func:`analytic_kernels`: two float64 results plus bounded block scratch."""
-    return int(2 * n1 * n2 * 8 + min(64 << 20, 8 * 8 * n1 * n2) + 4 * (n1 + n2) * 8)
+def estimate_analytic(n1: int, n2: int, depth: int = 3) -> int:
+    """Peak bytes of :func:`analytic_kernels`: two float64 results plus bounded block scratch and
+    the per-layer diagonals Σ^(l)(x, x) of both input sets."""
+    return int(2 * n1 * n2 * 8 + min(64 << 20, 8 * 8 * n1 * n2) + (depth + 1) * (n1 + n2) * 8)
 
 
 def estimate_training(arch, n_train: int, n_test: int, n_records: int, *,

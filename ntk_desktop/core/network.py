@@ -23,12 +23,17 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..atomic import atomic_open
-from ..errors import NTKInputError
+from ..atomic import atomic_paths
+from ..errors import READ_ERRORS, NTKInputError, unreadable
 from .activations import Nonlinearity, get_nonlinearity
 
 PARAMETRIZATIONS = ("ntk", "standard")
+#: the deepest network accepted: deeper ones only lose their signal (and the work grows with L)
+MAX_DEPTH = 1000
 DTYPES = {"float32": np.float32, "float64": np.float64}
+#: dtype kinds of real numbers (signed and unsigned integers, floats): no booleans, complex
+#: numbers, strings or times
+REAL_KINDS = "iuf"
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,7 @@ class Architecture:
 
     def __post_init__(self):
         widths = tuple(int(w) for w in self.widths)
-        if len(widths) < 2:
-            raise NTKInputError(f"depth must be at least 1 (got {len(widths) - 1})")
+        check_depth(len(widths) - 1)
         for i, w in enumerate(widths):
             if w < 1:
                 raise NTKInputError(f"width n_{i} must be at least 1 (got {w})")
@@ -62,9 +66,7 @@ class Architecture:
               nonlinearity="relu", slope: Optional[float] = None, beta: float = 0.1,
               parametrization: str = "ntk") -> "Architecture":
         """Architecture from CLI-style options: ``widths`` lists the hidden widths n_1..n_{L-1}."""
-        if depth is None or int(depth) < 1:
-            raise NTKInputError(f"depth must be at least 1 (got {depth})")
-        depth = int(depth)
+        depth = check_depth(depth)
         if widths is not None:
             hidden = [int(w) for w in widths]
             if len(hidden) != depth - 1:
@@ -111,6 +113,15 @@ class Architecture:
     def describe(self) -> str:
         return (f"L={self.depth} widths={'-'.join(map(str, self.widths))} σ={self.nonlinearity.label} "
                 f"β={self.beta:g} {self.parametrization}")
+
+
+def check_depth(depth) -> int:
+    """``depth`` as an int in 1..:data:`MAX_DEPTH`."""
+    if depth is None or int(depth) < 1:
+        raise NTKInputError(f"depth must be at least 1 (got {depth})")
+    if int(depth) > MAX_DEPTH:
+        raise NTKInputError(f"depth {depth} is more than the {MAX_DEPTH} layers supported; use a smaller --depth")
+    return int(depth)
 
 
 @dataclass
@@ -167,7 +178,7 @@ def check_inputs(X, arch: Optional[Architecture] = None, name: str = "inputs") -
         raise NTKInputError(f"{name} must be a 2-D array (N, n0); got shape {X.shape}")
     if X.shape[0] < 1:
         raise NTKInputError(f"{name} has no rows")
-    if not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X):
+    if X.dtype.kind not in REAL_KINDS:
         raise NTKInputError(f"{name} must be real numbers; got dtype {X.dtype}")
     if not np.all(np.isfinite(X)):
         bad = int(np.argmax(~np.isfinite(X).all(axis=1)))
@@ -181,7 +192,7 @@ def check_targets(Y, n_rows: int, n_out: Optional[int], name: str = "targets") -
     """Targets (or other per-input values) as (N, n_L) float64: a 1-D (N,) array means n_L = 1;
     ``n_out`` None accepts any n_L."""
     Y = np.asarray(Y)
-    if not np.issubdtype(Y.dtype, np.number) or np.iscomplexobj(Y):
+    if Y.dtype.kind not in REAL_KINDS:
         raise NTKInputError(f"{name} must be real numbers; got dtype {Y.dtype}")
     if Y.ndim == 1:
         Y = Y[:, None]
@@ -281,26 +292,54 @@ def raw_step_scales(arch: Architecture, l: int) -> tuple:
 
 # ---------------------------------------------------------------------------------------------
 # parameter files
-def save_params(path, params: Params) -> None:
-    """Write ``W0..W{L-1}``, ``b0..b{L-1}`` (raw N(0,1) units) to an npz, atomically."""
+def params_arrays(params: Params) -> dict:
+    """The npz layout of a parameter file: ``W0..W{L-1}``, ``b0..b{L-1}`` (raw N(0,1) units)."""
     arrays = {f"W{l}": w for l, w in enumerate(params.weights)}
     arrays.update({f"b{l}": b for l, b in enumerate(params.biases)})
-    save_npz_atomic(path, arrays)
+    return arrays
+
+
+def save_params(path, params: Params) -> None:
+    """Write ``params`` (:func:`params_arrays`) to an npz, atomically."""
+    save_npz_atomic(path, params_arrays(params))
+
+
+def read_npz_arrays(path, what: str, single_npy: str) -> dict:
+    """Every array of the npz file ``path`` (no pickles), or the project's one-line error, never
+    NumPy's: ``single_npy`` for a plain .npy file, else naming the ``what`` file."""
+    try:
+        with open(path, "rb") as fh:
+            z = np.load(fh, allow_pickle=False)
+            if not hasattr(z, "files"):
+                raise NTKInputError(single_npy)
+            with z:
+                data = {k: z[k] for k in z.files}
+    except NTKInputError:
+        raise
+    except READ_ERRORS as exc:
+        raise unreadable(what, path, exc) from None
+    for key, value in data.items():
+        if not isinstance(value, np.ndarray):  # a member that is no .npy: NumPy gives its raw bytes
+            raise NTKInputError(f"{what} file {path}: {key} is not a NumPy array")
+    return data
+
+
+def _real_array(a: np.ndarray, name: str) -> np.ndarray:
+    """``a`` if it holds real numbers (integers or floats; no booleans, complex or strings)."""
+    if a.dtype.kind not in REAL_KINDS:
+        raise NTKInputError(f"{name} must hold real numbers; got dtype {a.dtype}")
+    return a
 
 
 def load_params(path, arch: Optional[Architecture] = None, dtype="float64") -> Params:
-    """Read a parameter npz; check every key and shape against ``arch`` when given."""
+    """Read a parameter npz; check every key, dtype and shape (against ``arch`` when given)."""
     dt = check_dtype(dtype)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise NTKInputError(f"params file not found: {path}") from None
-    except (OSError, ValueError, EOFError) as exc:
-        raise NTKInputError(f"cannot read params file {path}: {exc}") from None
+    data = read_npz_arrays(path, "params",
+                           f"params file {path} is a single .npy array; give an npz of W0, b0, W1, b1, ...")
     depth = sum(1 for k in data if k.startswith("W") and k[1:].isdigit())
     if depth == 0:
         raise NTKInputError(f"params file {path} has no W0 key")
+    check_depth(depth)
     if arch is not None and depth != arch.depth:
         raise NTKInputError(f"params file {path} has {depth} weight matrices but depth is {arch.depth}")
     weights, biases = [], []
@@ -308,8 +347,9 @@ def load_params(path, arch: Optional[Architecture] = None, dtype="float64") -> P
         for key in (f"W{l}", f"b{l}"):
             if key not in data:
                 raise NTKInputError(f"params file {path} is missing key {key}")
-        W, b = data[f"W{l}"], data[f"b{l}"]
-        if W.ndim != 2 or b.ndim != 1 or b.shape[0] != W.shape[0]:
+        W = _real_array(data[f"W{l}"], f"params file {path}: W{l}")
+        b = _real_array(data[f"b{l}"], f"params file {path}: b{l}")
+        if W.ndim != 2 or b.ndim != 1 or b.shape[0] != W.shape[0] or W.size == 0:
             raise NTKInputError(f"params file {path}: W{l} {W.shape} and b{l} {b.shape} do not fit together")
         if l > 0 and W.shape[1] != weights[-1].shape[0]:
             raise NTKInputError(
@@ -318,10 +358,13 @@ def load_params(path, arch: Optional[Architecture] = None, dtype="float64") -> P
             want = (arch.widths[l + 1], arch.widths[l])
             if W.shape != want:
                 raise NTKInputError(f"params file {path}: W{l} has shape {W.shape}, expected {want}")
+        with np.errstate(over="ignore"):
+            W, b = W.astype(dt), b.astype(dt)
         if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
-            raise NTKInputError(f"params file {path}: W{l} or b{l} contains non-finite values")
-        weights.append(W.astype(dt))
-        biases.append(b.astype(dt))
+            raise NTKInputError(f"params file {path}: W{l} or b{l} contains non-finite values "
+                                f"(or values too large for {dt.name})")
+        weights.append(W)
+        biases.append(b)
     return Params(weights, biases)
 
 
@@ -337,6 +380,16 @@ def save_npz_atomic(path, arrays: dict, *, add_suffix: bool = True) -> str:
     path = os.fspath(path)
     if add_suffix and not path.endswith(".npz"):
         path += ".npz"
-    with atomic_open(path, "wb") as fh:
-        np.savez(fh, **arrays)
+    save_npz_files({path: arrays})
     return path
+
+
+def save_npz_files(files: dict) -> None:
+    """Write several npz files (``{path: arrays}``) together: all of them, or after any error
+    none, every earlier file left as it was."""
+    with atomic_paths(list(files)) as tmps:
+        for tmp, arrays in zip(tmps, files.values()):
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+                fh.flush()
+                os.fsync(fh.fileno())

@@ -23,7 +23,6 @@ import math
 import numbers
 import os
 import struct
-import zipfile
 import zlib
 from pathlib import Path
 from typing import Iterable, Optional, Tuple, Union
@@ -31,7 +30,7 @@ from typing import Iterable, Optional, Tuple, Union
 import numpy as np
 
 from .._resources import resource_path
-from ..errors import NTKInputError
+from ..errors import READ_ERRORS, NTKInputError
 from ._checks import count as _count, positive, rng as _rng
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -160,6 +159,8 @@ def _npz_array(z, key: str, path: Path) -> np.ndarray:
             f"{path} has no array {key!r} (a Keras-style mnist.npz holds x_train, y_train, "
             f"x_test, y_test; this one holds {have})")
     a = z[key]
+    if not isinstance(a, np.ndarray):  # a member that is no .npy: NumPy hands back its raw bytes
+        raise NTKInputError(f"{path}: {key} is not a NumPy array")
     if a.dtype.kind not in "uib":
         raise NTKInputError(f"{path}: {key} must hold integers 0-255; got dtype {a.dtype}")
     if a.size and (a.min() < 0 or a.max() > 255):
@@ -187,8 +188,9 @@ def read_npz(path: PathLike, split: str = "test") -> Tuple[np.ndarray, np.ndarra
         raise NTKInputError(f"MNIST file not found: {path}") from None
     except IsADirectoryError:
         raise NTKInputError(f"{path} is a folder, not an .npz file") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError, OSError) as e:
-        raise NTKInputError(f"{path} is not a readable .npz archive ({e})") from None
+    except READ_ERRORS:
+        raise NTKInputError(f"{path} is not a readable .npz archive of NumPy arrays (corrupt, truncated or "
+                            "holding other data)") from None
     _check_images(images, f"{path} [{x_key}]")
     _check_labels(labels, f"{path} [{y_key}]")
     return _pair(images, labels, f"{path} {x_key}", y_key)
