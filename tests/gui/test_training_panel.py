@@ -186,7 +186,7 @@ def test_screenshot_of_the_fig2_preset_is_not_blank(tmp_path, isolated_settings)
     from test_app import load_png, run_app
 
     out = tmp_path / "fig2.png"
-    proc = run_app(["--preset", "fig2", "--run", "--screenshot", str(out), "--after", "3", "--size", "1200x800"],
+    proc = run_app(["--preset", "fig2", "--run", "--screenshot", str(out), "--after", "8", "--size", "1200x800"],
                    isolated_settings, timeout=120)
     assert proc.returncode == 0, proc.stderr
     pixels = load_png(out)
