@@ -13,18 +13,24 @@ is cancelled), Reset (Ctrl+R) and a run with the defaults.
 Measured:
 
 * resident memory (VmRSS) when the first cycle has ended (everything loaded and compiled) and at
-  the end, and its growth;
+  the end, and its growth; next to it glibc's malloc figures (memory in use, and memory freed but
+  kept by the allocator, which the resident memory counts: it comes and goes by tens of MiB as
+  jobs of different sizes run) and, at the very end, VmRSS after malloc_trim(0) — to tell a
+  leak from memory the allocator keeps;
 * when the window is idle after each job: Python threads, OS threads (/proc/self/task), QTimer
   objects and running QTimers of the application and its windows, top-level widgets and QObjects
   — compared with the same counts idle after the first cycle (the baseline); a count may take up
   to ``--settle`` seconds to come back (a cancelled worker ends at its next yield).  QObjects
   depend on what the plots show, so they are compared once, at the end, after the same job as
   the baseline (the cycle begun before ``--minutes`` have passed is finished);
+* whether Esc triggers Stop, and how long a stopped job takes until the window is idle (a job
+  stops at its next yield);
 * every Python warning, every uncaught exception (sys.excepthook, threading.excepthook,
   sys.unraisablehook, a traceback written to sys.stderr) and every Qt warning, each printed.
 
 Prints one table and exits 1 if the memory grew by 5 % or more, an idle count did not come back
-to its baseline, a job failed, or anything was warned or raised; 0 otherwise.
+to its baseline, a job failed, Esc did not trigger Stop, or anything was warned or raised;
+0 otherwise.
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ import collections
 import ctypes
 import gc
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -181,6 +188,16 @@ def heap_mib():
     return (m.uordblks + m.hblkhd) / 2 ** 20, m.fordblks / 2 ** 20
 
 
+def rss_after_trim():
+    """VmRSS MiB once glibc has given its free memory back to the system (malloc_trim(0)); None
+    without glibc.  Only at the very end: it changes what the allocator keeps."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        return None
+    return rss_mib()
+
+
 def memory_text() -> str:
     heap = heap_mib()
     return f"RSS {rss_mib():.1f} MiB" + ("" if heap is None else
@@ -207,8 +224,15 @@ class Soak:
         self.idle = collections.defaultdict(list)     # name -> counts idle after each job (after the baseline)
         self.baseline = None
         self.not_back = []                            # (job, name, value, baseline)
-        self.esc_ignored = 0
+        self.esc_missed = 0                           # Esc presses that did not trigger Stop
+        self.stop_triggered = 0
+        window.act_stop.triggered.connect(self._on_stop_triggered)
+        self.stopped_at = None                        # when the running job was asked to stop
+        self.stop_delays = []                         # (seconds from the stop to idle, job)
         self.job_name = ""
+
+    def _on_stop_triggered(self, *_):
+        self.stop_triggered += 1
 
     # ---------------------------------------------------------------- event loop
     def wait(self, seconds: float, until=None) -> bool:
@@ -242,6 +266,7 @@ class Soak:
         if ticket is None:
             raise RuntimeError(f"{self.job_name}: the window refused to run: {self.w.message.text()}")
         if not self.wait(seconds, lambda: ticket.done):
+            self.stopped_at = time.monotonic()
             self.w.stop()
         return ticket
 
@@ -249,6 +274,9 @@ class Soak:
         """Wait until the window is idle, count how ``tickets`` ended and compare the idle counts."""
         if not self.wait(600, lambda: all(t.done for t in tickets) and self.idle_now()):
             raise RuntimeError(f"{self.job_name}: still busy after 600 s")
+        if self.stopped_at is not None:
+            self.stop_delays.append((time.monotonic() - self.stopped_at, self.job_name))
+            self.stopped_at = None
         for t in tickets:
             self.states[t.state] += 1
             if t.state == "failed":
@@ -301,11 +329,13 @@ class Soak:
         ticket = w.run()
         self.wait(dwell / 2, lambda: ticket.done)
         if not ticket.done:
-            w.activateWindow()
+            w.activateWindow()                 # keys go to the active window: wait until X says so
+            self.wait(2.0, lambda: self.app.activeWindow() is w)
+            before, self.stopped_at = self.stop_triggered, time.monotonic()
             QTest.keyClick(w.panel("training").fn_widget, Qt.Key.Key_Escape)   # the plot looked at
-            if not self.wait(2.0, lambda: ticket.done):
-                self.esc_ignored += 1
-                self.problems._print(f"[soak] Esc did not stop the job: active window "
+            if self.stop_triggered == before:
+                self.esc_missed += 1
+                self.problems._print(f"[soak] Esc did not trigger Stop: active window "
                                      f"{self.app.activeWindow()}, focus {self.app.focusWidget()}")
                 w.stop()
         self.end(ticket)
@@ -344,15 +374,26 @@ class Soak:
                   f"{memory_text()}", flush=True)
         self.job_name = "the last cycle (the same job as the baseline's)"
         self.compare(tuple(self.baseline))
-        return {"rss_start": rss_start, "rss_end": rss_mib(), "heap_start": heap_start, "heap_end": heap_mib(), "cycles": cycles,
+        rss_end, heap_end = rss_mib(), heap_mib()
+        return {"rss_start": rss_start, "rss_end": rss_end, "heap_start": heap_start, "heap_end": heap_end,
+                "rss_trimmed": rss_after_trim(), "cycles": cycles,
                 "minutes": (time.monotonic() - t0) / 60, "first_cycle_s": first_cycle_s,
                 "problems_in_first": problems_in_first}
+
+
+def stop_text(delays) -> str:
+    if not delays:
+        return "no job was stopped"
+    longest = max(delays)
+    return f"{statistics.median(d for d, _ in delays):.1f} / {longest[0]:.1f} ({longest[1]})"
 
 
 def report(soak: Soak, r: dict, problems: Problems) -> int:
     growth = 100 * (r["rss_end"] - r["rss_start"]) / r["rss_start"]
     rows = [("resident memory start (after cycle 1) / end", f"{r['rss_start']:.1f} / {r['rss_end']:.1f} MiB"),
             ("growth", f"{growth:+.2f} % (limit < {MAX_GROWTH:g} %)")]
+    if r["rss_trimmed"] is not None:
+        rows.append(("end, after malloc_trim(0) (not gated)", f"{r['rss_trimmed']:.1f} MiB"))
     if r["heap_start"] is not None and r["heap_end"] is not None:
         rows.append(("malloc in use start / end (free but kept)",
                      f"{r['heap_start'][0]:.1f} / {r['heap_end'][0]:.1f} MiB "
@@ -366,7 +407,8 @@ def report(soak: Soak, r: dict, problems: Problems) -> int:
              ("Qt warnings", str(len(problems.qt))),
              ("jobs finished / stopped / failed", f"{soak.states['finished']} / {soak.states['cancelled']} / "
                                                   f"{soak.states['failed']}"),
-             ("Esc presses that did not stop the job", str(soak.esc_ignored)),
+             ("Esc presses that did not trigger Stop", str(soak.esc_missed)),
+             ("stop → idle, median / longest s (job)", stop_text(soak.stop_delays)),
              ("cycles (minutes)", f"{r['cycles']} ({r['minutes']:.1f}; cycle 1 took {r['first_cycle_s']:.0f} s)")]
     width = max(len(k) for k, _ in rows)
     print(f"| {'measure'.ljust(width)} | value |")
@@ -379,7 +421,8 @@ def report(soak: Soak, r: dict, problems: Problems) -> int:
             print(f"  {title}: {n} × {text}")
     for job, name, value, base in soak.not_back[:20]:
         print(f"  not back after {job}: {name} {value} (baseline {base})")
-    bad = growth >= MAX_GROWTH or soak.not_back or problems.total() or soak.states["failed"]
+    bad = (growth >= MAX_GROWTH or soak.not_back or problems.total() or soak.states["failed"]
+           or soak.esc_missed)
     print("soak: FAIL" if bad else "soak: OK")
     return 1 if bad else 0
 
