@@ -22,7 +22,8 @@ Measured:
   — compared with the same counts idle after the first cycle (the baseline); a count may take up
   to ``--settle`` seconds to come back (a cancelled worker ends at its next yield).  QObjects
   depend on what the plots show, so they are compared once, at the end, after the same job as
-  the baseline (the cycle begun before ``--minutes`` have passed is finished);
+  the baseline (the cycle begun before ``--minutes`` have passed is finished), and may exceed
+  it by at most QOBJECT_SLACK;
 * whether Esc triggers Stop, and how long a stopped job takes until the window is idle (a job
   stops at its next yield);
 * every Python warning, every uncaught exception (sys.excepthook, threading.excepthook,
@@ -39,6 +40,7 @@ import collections
 import ctypes
 import gc
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -55,6 +57,9 @@ MAX_GROWTH = 5.0   # % of resident memory
 #: counts that must be back to their baseline after every job; the number of QObjects depends on
 #: what the panels show (the last job's plots), so it is compared at the end, after the same job
 #: as the baseline
+#: QObjects the panels' plots may hold more or fewer depending on where a stopped job was stopped
+#: (seen: ±1); a leak grows past it over the cycles of a soak
+QOBJECT_SLACK = 8
 STRICT = ("Python threads", "OS threads", "QTimers", "running QTimers", "top-level widgets")
 
 
@@ -75,12 +80,18 @@ def parse_args(argv=None):
 
 
 # ------------------------------------------------------------------------------- X server
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when this process ends, even by a crash (Linux prctl PR_SET_PDEATHSIG)."""
+    ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)
+
+
 def start_xvfb(width: int, height: int) -> subprocess.Popen:
     """An Xvfb on a free display (it picks one and writes its number to a pipe); sets DISPLAY."""
     read_fd, write_fd = os.pipe()
     proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0",
                              f"{width + 64}x{height + 64}x24", "-nolisten", "tcp"],
-                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=_die_with_parent)
     os.close(write_fd)
     with os.fdopen(read_fd) as fh:
         number = fh.readline().strip()
@@ -297,7 +308,8 @@ class Soak:
         counts = self.settled_counts(names)
         for name, value in counts.items():
             self.idle[name].append(value)
-            if name in names and value != self.baseline[name]:
+            base = self.baseline[name]
+            if name in names and (value > base + QOBJECT_SLACK if name == "QObjects" else value != base):
                 self.not_back.append((self.job_name, name, value, self.baseline[name]))
                 self.problems._print(f"[soak] idle after {self.job_name}: {name} {value}, "
                                      f"baseline {self.baseline[name]}")
