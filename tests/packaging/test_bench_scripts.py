@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
-SCRIPTS = ["bench_empirical.py", "bench_analytic.py", "bench_train.py", "bench_training_panel.py"]
+SCRIPTS = ["bench_empirical.py", "bench_analytic.py", "bench_train.py", "bench_training_panel.py", "soak.py"]
 
 
 def _run(args, timeout=240):
