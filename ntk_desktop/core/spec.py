@@ -121,17 +121,17 @@ class NetworkSpec:
 
     def network(self) -> "NetworkSpec":
         """The spec part alone (of a request that extends it)."""
-        return NetworkSpec(**{f.name: getattr(self, f.name) for f in dataclasses.fields(NetworkSpec)})
+        return NetworkSpec(**_spec_values(self))
 
     @classmethod
     def extend(cls, spec: "NetworkSpec", **fields):
         """A ``cls`` (a request extending the spec) with ``spec``'s values and the job's ``fields``."""
-        return cls(**{f.name: getattr(spec, f.name) for f in dataclasses.fields(NetworkSpec)}, **fields)
+        return cls(**_spec_values(spec), **fields)
 
     def to_dict(self) -> dict:
         """The spec as plain JSON values for sessions and settings.  ``slope`` is always a number
         (the stored slope, :data:`DEFAULT_SLOPE` when none), as session files have always held."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(NetworkSpec)}
+        d = _spec_values(self)
         d["widths"] = [int(w) for w in self.widths]
         d["slope"] = DEFAULT_SLOPE if self.slope is None else float(self.slope)
         return d
@@ -146,3 +146,8 @@ class NetworkSpec:
         if base["nonlinearity"] != "leaky_relu":
             base["slope"] = None
         return cls(**base)
+
+
+def _spec_values(obj) -> dict:
+    """The :class:`NetworkSpec` fields of ``obj`` (a spec, or a request that extends one)."""
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(NetworkSpec)}
