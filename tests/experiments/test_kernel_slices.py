@@ -232,3 +232,49 @@ def test_the_snapshot_names_the_backend_that_really_ran(monkeypatch):
     plain = BackendChain([NumpyBackend()])
     monkeypatch.setattr("ntk_desktop.backends.select", lambda name=None, device=None: plain)
     assert list(kernel_slice_job(KernelSliceRequest(**SMALL)))[-1].backend == "numpy"
+
+
+# ---------------------------------------------------------------------- a movable x0 (issue 14, item 4)
+@pytest.mark.parametrize("alpha", [0.7, -2.5, np.pi])
+def test_x0_at_an_angle_gives_the_kernels_at_that_x0(alpha):
+    req = KernelSliceRequest(**{**SMALL, "n_init": 2}, x0_angle=alpha, seed=3, show_nngp=True)
+    snaps = run_all(req)
+    x0 = np.array([[np.cos(alpha), np.sin(alpha)]])
+    _, X = circle(64)
+    arch = req.architecture(16)
+    k = analytic_kernels(arch, x0, X)
+    np.testing.assert_allclose(snaps[0].ntk_limit[0], k.ntk[0], rtol=1e-12)
+    np.testing.assert_allclose(snaps[0].nngp, k.nngp[0], rtol=1e-12)
+    for kk, w in enumerate(req.widths):
+        a = req.architecture(w)
+        expected = np.stack([empirical_ntk(a, init_params(a, 3 + i), x0, X)[0] for i in range(2)])
+        np.testing.assert_allclose(snaps[-1].curves[kk], expected, rtol=1e-10, atol=1e-12)
+
+
+def test_the_limit_slice_turns_with_x0():
+    """Θ∞ depends on x0·x and the norms only: Θ∞(x0(α), x(γ)) = Θ∞((1, 0), x(γ − α))."""
+    alpha = 2 * np.pi / 8                      # a multiple of the grid step 2π/64
+    req = KernelSliceRequest(**{**SMALL, "n_angles": 65}, x0_angle=alpha)
+    moved = next(iter(ks.limit_slice_job(req)))
+    paper = next(iter(ks.limit_slice_job(KernelSliceRequest(**{**SMALL, "n_angles": 65}))))
+    shift = 8                                  # γ − α is 8 grid steps to the left
+    np.testing.assert_allclose(moved.ntk_limit[0][shift:], paper.ntk_limit[0][:-shift], rtol=1e-12)
+    assert np.argmax(moved.ntk_limit[0]) == 32 + shift        # the peak sits at γ = α
+    assert moved.n_done == (0, 0) and moved.progress == 1.0
+
+
+def test_the_default_x0_is_the_papers():
+    req = KernelSliceRequest(**SMALL)
+    assert req.x0_angle == 0.0
+    np.testing.assert_array_equal(req.x0(), [[1.0, 0.0]])
+
+
+@pytest.mark.parametrize("given, kept", [(3 * np.pi / 2, -np.pi / 2), (-7.0, -7.0 + 2 * np.pi), (np.pi, np.pi)])
+def test_x0_angles_are_kept_in_minus_pi_to_pi(given, kept):
+    assert KernelSliceRequest(**SMALL, x0_angle=given).x0_angle == pytest.approx(kept, abs=1e-15)
+
+
+@pytest.mark.parametrize("bad", ["east", float("nan"), float("inf"), None])
+def test_a_bad_x0_angle_is_one_line(bad):
+    with pytest.raises(NTKInputError, match="angle of x0"):
+        KernelSliceRequest(**SMALL, x0_angle=bad)
