@@ -8,39 +8,51 @@ Every plot item is created once, in :meth:`KernelPanel.__init__`, for up to
   items fast and hundreds slowly), thin and semi-transparent;
 * per width, the mean (thick) and a ±1 std band (a :class:`~ntk_desktop.gui.plot_style.BandItem`);
   in the standard parametrization also the width's large-width expectation (dashed);
-* the infinite-width Θ∞ (thick, dashed, black) and Σ (NNGP, dash-dotted grey).
+* the infinite-width Θ∞ (thick, dashed, black) and Σ (NNGP, dash-dotted grey);
+* the reference point x0 = (cos α, sin α) as a vertical line at γ = α (the x axis is the absolute
+  angle γ of x).  A click, or a drag with the left button, on the plot moves x0 there (or type α
+  in degrees): while dragging, Θ∞(x0, ·) is recomputed at once by a job of its own
+  (:func:`~ntk_desktop.experiments.kernel_slices.limit_slice_job` in the panel's own runner, the
+  latest position wins); on release the panel asks for the full job, whose finite networks then
+  fill in (the window reruns it when auto-run is on).
 
 Unused items are hidden.  The legend is rebuilt only when the set of entries changes.
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QLabel, QSpinBox, QWidget
 
 from ..core.spec import MAX_WIDTHS
 from ..experiments.kernel_slices import (MAX_ANGLES, MIN_ANGLES, KernelSliceRequest, KernelSliceSnapshot,
-                                         kernel_slice_job)
-from . import theme
+                                         kernel_slice_job, limit_slice_job)
+from . import hover, theme
 from .panel import Panel
 from .params_panel import NetworkParams
 from .plot_style import (ANGLE_RANGE, BandItem, Legend, add_items, angle_axis, band_brush, joined, limit_pen,
                          plot_widget, set_visible, style_plot, title_style, width_pen)
 from .ranges import SteadyRange, finite_bounds
+from .runner import JobRunner
 
 X_LABEL = "angle γ of x = (cos γ, sin γ)"
 Y_LABEL = "Θ(x₀, x)"
 HINT = "Press Run (F5) to compute Θ(x₀, x) for the widths in the Parameters panel"
 DEFAULT_ANGLES = 256
+X0_TIP = ("the angle α of the reference point x₀ = (cos α, sin α), in degrees; "
+          "or click or drag on the plot to move x₀ (the dashed vertical line)")
 
 
 class _WidthItems:
     """The items of one width slot (created once)."""
 
     def __init__(self, plot: pg.PlotItem, index: int):
+        self.index = index
         self.inits = pg.PlotCurveItem(pen=width_pen(index, theme.INIT_ALPHA, theme.INIT_WIDTH),
                                       connect="finite", skipFiniteCheck=False)
         self.band = BandItem(band_brush(index))
@@ -49,6 +61,16 @@ class _WidthItems:
         self.items = (self.band, self.inits, self.mean, self.limit)
         add_items((plot, item, z) for item, z in zip(self.items, (0, 2, 4, 5)))
 
+    def describe(self, snap_of) -> None:
+        """Hover descriptions: which width, and which initialization of the joined curves."""
+        def init_of(index: int) -> str:
+            snap = snap_of()
+            if snap is None or self.index >= len(snap.request.widths):
+                return ""
+            return (f"n = {snap.request.widths[self.index]:,}: initialization "
+                    f"{index // (len(snap.angles) + 1) + 1} of {snap.curves[self.index].shape[0]}")
+        hover.describe(self.inits, init_of)
+
 
 class KernelPanel(Panel):
     """Θ(x0, x) for finite widths and initializations, with Θ∞ (see the module docstring)."""
@@ -56,7 +78,7 @@ class KernelPanel(Panel):
     key = "kernel"
     title = "Kernel Θ(x₀, x)"
     job = staticmethod(kernel_slice_job)
-    defaults = dict(show_inits=True, show_band=True, show_nngp=False, n_angles=DEFAULT_ANGLES)
+    defaults = dict(show_inits=True, show_band=True, show_nngp=False, n_angles=DEFAULT_ANGLES, x0_degrees=0.0)
     request_type = KernelSliceRequest
     snapshot_type = KernelSliceSnapshot
 
@@ -71,6 +93,10 @@ class KernelPanel(Panel):
         self._options_shown = [w for w in self.findChildren(QWidget) if w.parent() is self
                                and w is not self.plot_widget]
         self.n_angles.valueChanged.connect(lambda _value: self.requestChanged.emit())
+        self._dragging = False
+        self.preview = JobRunner(self)       # Θ∞ for a new x0, at once (the latest position wins)
+        self.preview.snapshot.connect(self._on_preview)
+        self.x0_degrees.valueChanged.connect(self._on_x0_changed)
         for box in (self.show_inits, self.show_band, self.show_nngp):
             box.toggled.connect(self._refit)
 
@@ -82,12 +108,19 @@ class KernelPanel(Panel):
         self.show_nngp.setToolTip("the infinite-width covariance Σ of the network outputs")
         self.n_angles = QSpinBox(minimum=MIN_ANGLES, maximum=MAX_ANGLES, singleStep=64)
         self.n_angles.setToolTip("number of points x on the circle")
+        self.x0_degrees = QDoubleSpinBox(minimum=-180.0, maximum=180.0, decimals=1, singleStep=15.0)
+        self.x0_degrees.setWrapping(True)
+        self.x0_degrees.setSuffix("°")
+        self.x0_degrees.setToolTip(X0_TIP)
+        self.x0_degrees.setObjectName("x0_degrees")
         self.add_options(dict(show_inits=self.show_inits, show_band=self.show_band, show_nngp=self.show_nngp,
-                              n_angles=self.n_angles))
+                              n_angles=self.n_angles, x0_degrees=self.x0_degrees))
         self.reset()
         row = self.options_row([("Show:", self.show_inits), ("", self.show_band), ("", self.show_nngp)])
         row.addWidget(QLabel("points on the circle"))
         row.addWidget(self.n_angles)
+        row.addWidget(QLabel("x₀ at angle"))
+        row.addWidget(self.x0_degrees)
         return row
 
     def _build_plot(self):
@@ -106,11 +139,76 @@ class KernelPanel(Panel):
         self.limit_item = pg.PlotDataItem(pen=limit_pen())
         self.nngp_item = pg.PlotDataItem(pen=limit_pen(2.5, theme.NNGP_COLOR, Qt.PenStyle.DashDotLine))
         add_items([(self.plot, self.limit_item, 6), (self.plot, self.nngp_item, 3)])
+        for items in self.width_items:
+            items.describe(lambda: self._snapshot)
+        self.x0_line = pg.InfiniteLine(0.0, angle=90, movable=False, label="x₀",
+                                       pen=pg.mkPen(theme.LIMIT_COLOR, width=1.5, style=Qt.PenStyle.DashLine),
+                                       labelOpts=dict(position=0.95, color=theme.LIMIT_COLOR,
+                                                      fill=(255, 255, 255, 200)))
+        self.x0_line.setZValue(1)
+        self.plot.addItem(self.x0_line, ignoreBounds=True)
+        # a left click or drag on the plot moves x0 (other buttons and the wheel still pan and zoom)
+        vb = self.plot.vb
+        self._view_drag = vb.mouseDragEvent
+        vb.mouseDragEvent = self._drag_x0
+        self.plot_widget.scene().sigMouseClicked.connect(self._click_x0)
+
+    # ------------------------------------------------------------------ moving x0
+    def x0_angle(self) -> float:
+        """α of x0 in radians, as the request gets it."""
+        return math.radians(self.x0_degrees.value())
+
+    def move_x0(self, angle: float, final: bool = True) -> None:
+        """Put x0 at ``angle`` (radians, clamped to [-π, π]); ``final``: the gesture has ended
+        (ask for the full job), else only Θ∞ follows."""
+        self._dragging = not final
+        degrees = math.degrees(min(max(float(angle), -math.pi), math.pi))
+        if round(degrees, self.x0_degrees.decimals()) == self.x0_degrees.value():
+            if final:
+                self.requestChanged.emit()
+        else:
+            self.x0_degrees.setValue(degrees)
+        self._dragging = False
+
+    def _view_x(self, scene_pos) -> Optional[float]:
+        vb = self.plot.vb
+        if not vb.sceneBoundingRect().contains(scene_pos):
+            return None
+        return vb.mapSceneToView(scene_pos).x()
+
+    def _click_x0(self, event) -> None:
+        x = self._view_x(event.scenePos())
+        if event.button() == Qt.MouseButton.LeftButton and x is not None and not event.double():
+            event.accept()
+            self.move_x0(x)
+
+    def _drag_x0(self, event, axis=None) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            self._view_drag(event, axis)
+            return
+        event.accept()
+        x = self.plot.vb.mapSceneToView(event.scenePos()).x()
+        self.move_x0(x, final=event.isFinish())
+
+    def _on_x0_changed(self, _degrees: float) -> None:
+        self.x0_line.setValue(self.x0_angle())
+        snap = self._snapshot
+        if snap is not None and snap.request.x0_angle != self.x0_angle():
+            self.preview.submit(limit_slice_job, dataclasses.replace(snap.request, x0_angle=self.x0_angle()))
+        if not self._dragging:
+            self.requestChanged.emit()
+
+    def _on_preview(self, _ticket, snap: KernelSliceSnapshot) -> None:
+        """Θ∞ for the new x0: shown unless x0 moved on or the shown results are already for it."""
+        shown = self._snapshot
+        if snap.request.x0_angle == self.x0_angle() and (shown is None or shown.request.x0_angle != self.x0_angle()):
+            self.show_snapshot(snap)
 
     # ------------------------------------------------------------------ Panel API
     def make_request(self, params: NetworkParams) -> KernelSliceRequest:
         # Σ is computed anyway (it is free next to Θ∞): the check box only shows or hides it
-        return KernelSliceRequest.extend(params, show_nngp=True, n_angles=self.n_angles.value())
+        return KernelSliceRequest.extend(params, show_nngp=True, n_angles=self.n_angles.value(),
+                                         x0_angle=self.x0_angle())
 
     # ------------------------------------------------------------------ lecture and lab workflow
     def set_presentation(self, on: bool, theme_name: str = "light") -> None:
@@ -150,6 +248,8 @@ class KernelPanel(Panel):
             out["sigma"] = np.asarray(snap.nngp)
             out["nngp"] = np.asarray(snap.nngp).reshape(1, -1)
         out["widths"] = np.asarray(req.widths, dtype=np.int64)
+        out["x0_angle"] = np.asarray(req.x0_angle)
+        out["x0"] = req.x0()[0]
         for k, w in enumerate(req.widths):
             if snap.mean[k] is not None:
                 out[f"mean_n{w}"] = np.asarray(snap.mean[k])
@@ -225,5 +325,6 @@ class KernelPanel(Panel):
         done = sum(snap.n_done)
         total = req.n_init * len(req.widths)
         # in presentation mode the caption (drawn over this blank title line) says it, larger
-        title = " " if self._presenting else f"{req.describe()} — {done}/{total} networks"
+        title = " " if self._presenting else f"{req.describe()} — {done}/{total} networks" + (
+            f" · x₀ at {math.degrees(req.x0_angle):.1f}°" if req.x0_angle else "")
         self.plot.setTitle(title, **self._title_style)

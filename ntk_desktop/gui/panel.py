@@ -35,7 +35,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractButton, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QVBoxLayout,
                                QWidget)
 
-from . import theme
+from . import hover, theme
 from .params_panel import NetworkParams
 from .settings import read_value
 
@@ -74,6 +74,7 @@ class Panel(QWidget):
         self._snapshot: Any = None
         self._option_widgets: Dict[str, QWidget] = {}
         self._info_shown: Tuple[str, str] = (" ", "")
+        hover.install(self)          # values of curves and images under the mouse, on every plot
 
     # ------------------------------------------------------------------ building blocks
     def add_options(self, widgets: Dict[str, QWidget]) -> None:
