@@ -51,6 +51,13 @@ PRESETS = {
                                  parametrization="ntk", seed=0),
                    panel="mnist", options={"n_digits": 512, "comp_x": 2, "comp_y": 3, "component": 2,
                                            "train": True}),
+    # the kernel matrix (issue 14): Θ∞ on 200 MNIST digits sorted by label (blocks by class) next
+    # to one network of width 1000 — the difference shows how far one finite network is from Θ∞
+    "kmatrix": Preset("kmatrix", "Kernel matrix: Θ∞ and one width-1000 network's Θ on 200 MNIST digits "
+                      "sorted by label — one block per class",
+                      NetworkParams(depth=3, widths=(1000,), n_init=1, nonlinearity="relu", beta=0.1,
+                                    parametrization="ntk", seed=0),
+                      panel="matrix", options={"dataset": "mnist", "n_points": 200, "sort_by_label": True}),
 }
 
 #: presets announced but not wired yet (their panels come later)
