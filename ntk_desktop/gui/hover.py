@@ -9,7 +9,8 @@ panels added later get it too.  While the mouse moves over a plot the hover find
 * the pixel of an ``ImageItem`` under the cursor (row i, column j: the images are row-major),
 
 and shows one label next to it (and a ring on a curve's point): what the item is and its value.
-What an item is comes from :func:`describe` (a text, or a function of the point's index for items
+The label goes when the mouse leaves the plot, and :func:`refresh` (called by ``Panel.redraw``)
+reads it again when new data are drawn under a still mouse.  What an item is comes from :func:`describe` (a text, or a function of the point's index for items
 that hold several curves), else from the item's legend entry, else its ``name()``.
 """
 from __future__ import annotations
@@ -121,14 +122,20 @@ class PlotHover(QObject):
                                  fill=pg.mkBrush(255, 255, 255, 235), border=pg.mkPen("#666"))
         self.label.setFont(theme.plot_font(theme.LEGEND_PT))
         self.ring = pg.ScatterPlotItem(size=14, pen=pg.mkPen("#111", width=2), brush=None)
-        for item, z in ((self.ring, 1000), (self.label, 1001)):
-            item.setZValue(z)
-            item.setVisible(False)
-            plot.vb.addItem(item, ignoreBounds=True)
+        self.ring.setZValue(1000)
+        self.ring.setVisible(False)
+        plot.vb.addItem(self.ring, ignoreBounds=True)
+        # the label belongs to the PlotItem, not its (clipping) view: it may stand over the axes
+        self.label.setAnchor((0, 0))
+        self.label.setZValue(1001)
+        self.label.setVisible(False)
+        self.label.setParentItem(plot)
         self.text = ""
+        self.scene_pos: Optional[QPointF] = None
         plot.scene().sigMouseMoved.connect(self.moved)
 
     def hide(self) -> None:
+        self.scene_pos = None
         self.text = ""
         self.label.setVisible(False)
         self.ring.setVisible(False)
@@ -139,6 +146,7 @@ class PlotHover(QObject):
         if not self.plot.isVisible() or not vb.sceneBoundingRect().contains(scene_pos):
             self.hide()
             return
+        self.scene_pos = QPointF(scene_pos)
         hit = nearest_point(self.plot, scene_pos)
         if hit is not None:
             item, k, x, y, dx, dy = hit
@@ -155,19 +163,27 @@ class PlotHover(QObject):
         p = vb.mapSceneToView(scene_pos)
         self._show((f"{what}\n" if what else "") + f"(i, j) = ({i}, {j}): {value:.5g}", p.x(), p.y(), ring=False)
 
+    def refresh(self) -> None:
+        """The data changed under a still mouse: read the point under it again."""
+        if self.scene_pos is not None:
+            self.moved(self.scene_pos)
+
     def _show(self, text: str, x: float, y: float, ring: bool) -> None:
         self.text = text
         self.label.setText(text)
-        (x0, x1), (y0, y1) = self.plot.vb.viewRange()
-        # keep the label inside the plot: to the left of points on the right half, below points
-        # in the top half (with an inverted y axis "top" is the smaller y)
-        right = x > 0.5 * (x0 + x1)
-        top = (y < 0.5 * (y0 + y1)) if self.plot.vb.yInverted() else (y > 0.5 * (y0 + y1))
-        self.label.setAnchor((1.05 if right else -0.05, -0.1 if top else 1.1))
-        self.label.setPos(x, y)
-        self.label.setVisible(True)
         self.ring.setData([x], [y])
         self.ring.setVisible(ring)
+        # next to the point (right and below, or left / above where there is no room), inside the plot
+        p = self.plot.mapFromScene(self.plot.vb.mapViewToScene(QPointF(x, y)))
+        size = self.label.textItem.boundingRect().size() * self.label.textItem.scale()
+        w, h = size.width(), size.height()
+        box = self.plot.boundingRect()
+        gap = 12.0
+        left = p.x() + gap if p.x() + gap + w <= box.right() else p.x() - gap - w
+        top = p.y() + gap if p.y() + gap + h <= box.bottom() else p.y() - gap - h
+        # (a label larger than the plot keeps its top-left corner in it)
+        self.label.setPos(max(min(left, box.right() - w), box.left()), max(min(top, box.bottom() - h), box.top()))
+        self.label.setVisible(True)
 
 
 class _Installer(QObject):
@@ -176,10 +192,18 @@ class _Installer(QObject):
     def __init__(self, panel):
         super().__init__(panel)
         self.hovers = {}
+        self.viewports = set()
 
     def eventFilter(self, obj, event):
-        if event.type() == QEvent.Type.Show:
+        if event.type() == QEvent.Type.Show and obj is self.parent():
+            for view in obj.findChildren(pg.GraphicsView):    # the mouse left a plot: no label
+                if view.viewport() not in self.viewports:
+                    self.viewports.add(view.viewport())
+                    view.viewport().installEventFilter(self)
             attach(obj, self)
+        elif event.type() == QEvent.Type.Leave and obj in self.viewports:
+            for h in self.hovers.values():
+                h.hide()
         return False
 
 
@@ -187,7 +211,7 @@ def attach(panel, installer: Optional[_Installer] = None) -> list:
     """Attach hovers to the PlotItems of ``panel`` that have none yet; every PlotHover of it."""
     installer = installer or panel.findChild(_Installer)
     for plot in plot_items(panel):
-        if plot not in installer.hovers and plot.scene() is not None:
+        if plot not in installer.hovers and plot.scene() is not None and not isinstance(plot, pg.ColorBarItem):
             installer.hovers[plot] = PlotHover(plot, installer)
     return list(installer.hovers.values())
 
@@ -196,6 +220,13 @@ def install(panel) -> None:
     """Give ``panel`` hover read-outs on all its plots (attached when it is first shown)."""
     installer = _Installer(panel)
     panel.installEventFilter(installer)
+
+
+def refresh(panel) -> None:
+    """Re-read the labels shown on ``panel`` (its plots were redrawn under a still mouse)."""
+    installer = panel.findChild(_Installer)
+    for h in ([] if installer is None else installer.hovers.values()):
+        h.refresh()
 
 
 def hovers(panel) -> list:

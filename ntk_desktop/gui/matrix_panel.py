@@ -3,7 +3,9 @@
 The job is :func:`~ntk_desktop.experiments.kernel_matrix.kernel_matrix_job` (inputs: points of the
 circle in the order of their angles, or MNIST digits sorted by label).  Three images side by side,
 each created once and updated with ``setImage``: Θ∞ and Θ share one colour scale and its colour
-bar; the difference D = (Θ − Θ∞)/√(Θ∞ᵢᵢ Θ∞ⱼⱼ) has its own diverging scale, symmetric about 0.
+bar, from their smallest entry to their largest entry off the diagonal (the diagonal Θ(x, x) is
+larger on MNIST and would wash out the class blocks: it shows in the top colour); the difference
+D = (Θ − Θ∞)/√(Θ∞ᵢᵢ Θ∞ⱼⱼ) has its own diverging scale, symmetric about 0.
 Row i, column j of an image is the pair (x_i, x_j), row 0 at the top as in a matrix; the axes are
 ticked with the angles of the circle points or the digits' classes (one block per class).
 Hovering a pixel shows (i, j) and its value (:mod:`ntk_desktop.gui.hover`).
@@ -20,7 +22,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QSpinBox, QWidget
 from ..experiments.kernel_matrix import (MAX_POINTS, MIN_POINTS, KernelMatrixRequest, KernelMatrixSnapshot,
                                          kernel_matrix_job)
 from . import hover, theme
-from .panel import Panel
+from .panel import INFO_STYLE, Panel
 from .params_panel import NetworkParams
 from .plot_style import TEXT_COLOR, set_visible, title_style
 
@@ -30,7 +32,9 @@ DEFAULT_POINTS = 64
 #: the colour maps: Θ∞ and Θ (sequential) and their difference (diverging, white at 0)
 MATRIX_CMAP = "viridis"
 DIFF_CMAP = "CET-D1A"
-TITLES = ("Θ∞(xᵢ, xⱼ)", "Θ(xᵢ, xⱼ): one network", "(Θ − Θ∞) / √(Θ∞ᵢᵢ Θ∞ⱼⱼ)")
+#: the images' titles (short and alike, so that the three get the same width); the info line above says more
+TITLES = ("Θ∞(xᵢ, xⱼ)", "Θ(xᵢ, xⱼ), one network", "relative difference D")
+DIFF_FORMULA = "D = (Θ − Θ∞) / √(Θ∞ᵢᵢ Θ∞ⱼⱼ)"
 ANGLE_TICKS = ((-math.pi, "−π"), (-math.pi / 2, "−π/2"), (0.0, "0"), (math.pi / 2, "π/2"))
 
 
@@ -68,7 +72,7 @@ class MatrixPanel(Panel):
         options = self._build_options()
         self._build_plots()
         self.make_hint(HINT, self.view)
-        self.stack(options, (self.view, 1))
+        self.stack(options, self.make_info("matrix_info", INFO_STYLE), (self.view, 1))
         self._shape = None
         for widget in (self.dataset, self.n_points, self.sort_by_label):
             signal = widget.toggled if widget is self.sort_by_label else (
@@ -101,7 +105,7 @@ class MatrixPanel(Panel):
         self.view.setObjectName("matrix_plot")
         self.plots: List[pg.PlotItem] = []
         self.images: List[pg.ImageItem] = []
-        for col, text in enumerate(TITLES):
+        for col, text in zip((0, 1, 3), TITLES):       # columns 2 and 4: the colour bars
             plot = self.view.addPlot(row=0, col=col)
             plot.setTitle(text, **title_style())
             plot.vb.invertY(True)
@@ -122,10 +126,21 @@ class MatrixPanel(Panel):
             hover.describe(image, lambda index, what=what: self._pair(what, index))
         self.bar = pg.ColorBarItem(colorMap=pg.colormap.get(MATRIX_CMAP), interactive=False, label="Θ",
                                    pen=TEXT_COLOR)
-        self.bar.setImageItem(self.images[:2], insert_in=self.plots[1])
+        self.bar.setImageItem(self.images[:2])
+        self.view.addItem(self.bar, row=0, col=2)
         self.diff_bar = pg.ColorBarItem(colorMap=pg.colormap.get(DIFF_CMAP), interactive=False, label="D",
                                         pen=TEXT_COLOR)
-        self.diff_bar.setImageItem(self.images[2], insert_in=self.plots[2])
+        self.diff_bar.setImageItem(self.images[2])
+        self.view.addItem(self.diff_bar, row=0, col=4)
+        # three images of one size: the same minimum and preferred widths (that of the widest
+        # title) and the same share of the space left; the bars stay narrow
+        width = max(240.0, *(plot.minimumWidth() for plot in self.plots))
+        for plot in self.plots:
+            plot.setMinimumWidth(width)
+            plot.setPreferredWidth(width)
+        layout = self.view.ci.layout
+        for col, stretch in enumerate((1, 1, 0, 1, 0)):
+            layout.setColumnStretchFactor(col, stretch)
 
     def _pair(self, what: str, index: int) -> str:
         """Hover text: which matrix and which inputs (their angles or labels)."""
@@ -159,13 +174,14 @@ class MatrixPanel(Panel):
     # ------------------------------------------------------------------ drawing
     def draw_empty(self) -> None:
         set_visible(self.images, False)
-        self.plots[1].setTitle(TITLES[1], **title_style())
-        self.plots[2].setTitle(TITLES[2], **title_style())
+        self.plots[0].setTitle(TITLES[0], **title_style())
+        self.set_info(" ")
 
     def draw(self, snap: KernelMatrixSnapshot) -> None:
         req, n = snap.request, len(snap.key)
         shown = [snap.theta_inf] + ([snap.theta] if snap.theta is not None else [])
-        lo, hi = min(float(a.min()) for a in shown), max(float(a.max()) for a in shown)
+        off = ~np.eye(n, dtype=bool)
+        lo, hi = min(float(a.min()) for a in shown), max(float(a[off].max()) for a in shown)
         hi = hi if hi > lo else lo + 1.0
         self.images[0].setImage(np.asarray(snap.theta_inf), autoLevels=False)
         self.images[0].setVisible(True)
@@ -187,10 +203,10 @@ class MatrixPanel(Panel):
                 plot.getAxis(name).setTicks([ticks, []] if ticks else None)
             plot.setLabel("left", f"i ({label} of xᵢ)" if ticks else "i", color=TEXT_COLOR)
             plot.setLabel("bottom", f"j ({label} of xⱼ)" if ticks else "j", color=TEXT_COLOR)
-        width = f"width {req.widths[0]:,}, seed {req.seed}"
-        limit = "Θ∞(xᵢ, xⱼ)" if req.parametrization == "ntk" else f"E Θ(xᵢ, xⱼ) at width {req.widths[0]:,}"
-        self.plots[0].setTitle(limit, **title_style())
-        self.plots[1].setTitle(f"Θ(xᵢ, xⱼ): one network, {width}" if snap.theta is not None
-                               else f"Θ(xᵢ, xⱼ): computing ({width})…", **title_style())
-        rms = "" if snap.rel_diff is None else f" — rms {math.sqrt(float(np.mean(snap.rel_diff ** 2))):.3g}"
-        self.plots[2].setTitle(TITLES[2] + rms, **title_style())
+        self.plots[0].setTitle(TITLES[0] if req.parametrization == "ntk" else "E Θ(xᵢ, xⱼ)", **title_style())
+        limit = ("" if req.parametrization == "ntk" else
+                 f"E Θ: the large-width expectation at width {req.widths[0]:,} (standard parametrization) · ")
+        network = f"Θ: one network of width {req.widths[0]:,}, seed {req.seed}"
+        diff = ("computing…" if snap.rel_diff is None else
+                f"{DIFF_FORMULA}, rms {math.sqrt(float(np.mean(snap.rel_diff ** 2))):.3g}")
+        self.set_info(f"{req.describe()} · {limit}{network} · {diff}")

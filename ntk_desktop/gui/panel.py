@@ -171,6 +171,7 @@ class Panel(QWidget):
             self._place_hint()
         else:
             self.draw(snap)
+        hover.refresh(self)          # a label under a still mouse reads the new data
 
     def draw(self, snapshot: Any) -> None:
         """Push ``snapshot`` into the plot items (created once; ``setData`` only)."""

@@ -62,6 +62,20 @@ def test_a_new_panel_reads_the_nearest_point_and_its_legend_entry(curve_panel):
     assert h.text == "" and not h.label.isVisible() and not h.ring.isVisible()
 
 
+def test_the_label_follows_new_data_and_goes_when_the_mouse_leaves(curve_panel):
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    h = only_hover(curve_panel)
+    hover(curve_panel.plot_widget, curve_panel.plot, 4.0, 12.0)
+    curve_panel.line.setData(curve_panel.x, 3.001 * curve_panel.x)
+    curve_panel.redraw()                                   # what every panel's draw cycle ends with
+    assert h.text.endswith("x = 4, value = 12.004")
+    QCoreApplication.sendEvent(curve_panel.plot_widget.viewport(), QEvent(QEvent.Type.Leave))
+    assert h.text == "" and not h.label.isVisible()
+    curve_panel.redraw()
+    assert h.text == ""
+
+
 def test_a_log_axis_reports_the_value_as_given(curve_panel):
     curve_panel.plot.setLogMode(y=True)
     curve_panel.plot.setYRange(-11, 2, padding=0)
@@ -100,4 +114,4 @@ def test_kernel_curves_say_width_and_initialization(qtbot, window, small_params)
     hover(panel.plot_widget, panel.plot, x[j], y[j])
     assert h.text == f"Θ∞ (infinite width)\nx = {x[j]:.4g}, value = {y[j]:.5g}"
     # the label stays inside the plot
-    assert panel.plot.vb.sceneBoundingRect().contains(h.label.sceneBoundingRect())
+    assert panel.plot.sceneBoundingRect().contains(h.label.sceneBoundingRect())
