@@ -48,6 +48,57 @@ X0_TIP = ("the angle α of the reference point x₀ = (cos α, sin α), in degre
           "or click or drag on the plot to move x₀ (the dashed vertical line)")
 
 
+class CircleInset(pg.ViewBox):
+    """A small picture of the unit circle in the plot's top-left corner: the circle, the origin and
+    x0 (a dot and its radius).  A click or a left-button drag on it puts x0 at the angle of the
+    mouse, ``move_x0(angle, final)``."""
+
+    SIZE = 120     # pixels
+    MARGIN = 10
+
+    def __init__(self, host: pg.ViewBox, move_x0):
+        super().__init__(enableMouse=False, lockAspect=True, border=pg.mkPen("#999"),
+                         enableMenu=False, defaultPadding=0.12)
+        self.setParentItem(host)
+        self.setBackgroundColor((255, 255, 255, 230))
+        self.setZValue(20)
+        self.setToolTip("x₀ on the unit circle: click or drag here to move it")
+        self.resize(self.SIZE, self.SIZE)
+        self.setPos(self.MARGIN, self.MARGIN)
+        g = np.linspace(-np.pi, np.pi, 121)
+        self.addItem(pg.PlotCurveItem(np.cos(g), np.sin(g), pen=pg.mkPen("#444", width=1.5)))
+        self.radius = pg.PlotCurveItem(pen=pg.mkPen(theme.LIMIT_COLOR, width=1.5, style=Qt.PenStyle.DashLine))
+        self.dot = pg.ScatterPlotItem(size=11, pen=pg.mkPen(theme.LIMIT_COLOR), brush=pg.mkBrush(theme.LIMIT_COLOR))
+        self.label = pg.TextItem("x₀", color=theme.LIMIT_COLOR, anchor=(0.5, 0.5))
+        for item in (self.radius, self.dot, self.label):
+            self.addItem(item)
+        self.setRange(xRange=(-1.45, 1.45), yRange=(-1.45, 1.45), padding=0)   # room for the label
+        self._move_x0 = move_x0
+        self.set_x0(0.0)
+
+    def set_x0(self, angle: float) -> None:
+        c, s = math.cos(angle), math.sin(angle)
+        self.radius.setData([0.0, c], [0.0, s])
+        self.dot.setData([c], [s])
+        self.label.setPos(1.3 * c, 1.3 * s)
+
+    def angle_at(self, scene_pos) -> Optional[float]:
+        """The angle of ``scene_pos`` seen from the circle's centre, None outside the inset
+        (or at its centre)."""
+        if not self.isVisible() or not self.sceneBoundingRect().contains(scene_pos):
+            return None
+        p = self.mapSceneToView(scene_pos)
+        return None if p.x() == 0 and p.y() == 0 else math.atan2(p.y(), p.x())
+
+    def mouseDragEvent(self, event, axis=None) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            event.ignore()
+            return
+        event.accept()
+        p = self.mapSceneToView(event.scenePos())
+        self._move_x0(math.atan2(p.y(), p.x()), final=event.isFinish())
+
+
 class _WidthItems:
     """The items of one width slot (created once)."""
 
@@ -152,6 +203,7 @@ class KernelPanel(Panel):
         self._view_drag = vb.mouseDragEvent
         vb.mouseDragEvent = self._drag_x0
         self.plot_widget.scene().sigMouseClicked.connect(self._click_x0)
+        self.inset = CircleInset(vb, self.move_x0)
 
     # ------------------------------------------------------------------ moving x0
     def x0_angle(self) -> float:
@@ -177,10 +229,13 @@ class KernelPanel(Panel):
         return vb.mapSceneToView(scene_pos).x()
 
     def _click_x0(self, event) -> None:
-        x = self._view_x(event.scenePos())
-        if event.button() == Qt.MouseButton.LeftButton and x is not None and not event.double():
+        if event.button() != Qt.MouseButton.LeftButton or event.double():
+            return
+        angle = self.inset.angle_at(event.scenePos())      # on the circle inset: the angle of x0 there
+        angle = self._view_x(event.scenePos()) if angle is None else angle
+        if angle is not None:
             event.accept()
-            self.move_x0(x)
+            self.move_x0(angle)
 
     def _drag_x0(self, event, axis=None) -> None:
         if event.button() != Qt.MouseButton.LeftButton:
@@ -192,6 +247,7 @@ class KernelPanel(Panel):
 
     def _on_x0_changed(self, _degrees: float) -> None:
         self.x0_line.setValue(self.x0_angle())
+        self.inset.set_x0(self.x0_angle())
         snap = self._snapshot
         if snap is not None and snap.request.x0_angle != self.x0_angle():
             self.preview.submit(limit_slice_job, dataclasses.replace(snap.request, x0_angle=self.x0_angle()))

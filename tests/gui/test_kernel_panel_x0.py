@@ -112,3 +112,31 @@ def test_a_session_keeps_x0_and_its_slice(qtbot, window, small_params):
                                rtol=1e-12)
     qtbot.waitUntil(lambda: not panel.preview.busy, timeout=10_000)
     window.cancel_auto_run()
+
+
+def test_the_circle_inset_moves_x0_by_click_and_drag(qtbot, window, small_params):
+    from types import SimpleNamespace
+
+    set_params(window, **small_params)
+    run_and_wait(qtbot, window)
+    panel = window.panel("kernel")
+    inset = SimpleNamespace(vb=panel.inset)          # the inset's own view coordinates: the plane of x
+    click(panel.plot_widget, inset, 0.8 * math.cos(2.0), 0.8 * math.sin(2.0))
+    assert panel.x0_degrees.value() == pytest.approx(math.degrees(2.0), abs=3.0)
+    alpha = panel.x0_angle()
+    np.testing.assert_allclose(panel.inset.dot.getData(), [[math.cos(alpha)], [math.sin(alpha)]])
+    assert panel.x0_line.value() == pytest.approx(alpha)
+    qtbot.waitUntil(lambda: panel._snapshot.request.x0_angle == alpha and panel._snapshot.complete
+                    and not window.runner.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: not window._pending_frames, timeout=10_000)
+    # a drag around the circle to the bottom (−π/2): Θ∞ follows before the release
+    press_and_move(panel.plot_widget, inset, (math.cos(2.0), math.sin(2.0)),
+                   [(-0.9, 0.1), (-0.6, -0.6), (0.0, -0.9)])
+    assert panel.x0_degrees.value() == pytest.approx(-90.0, abs=3.0)
+    beta = panel.x0_angle()
+    qtbot.waitUntil(lambda: panel._snapshot.request.x0_angle == beta, timeout=10_000)
+    np.testing.assert_allclose(panel.limit_item.getData()[1], theta_inf(beta, small_params["n_angles"]), rtol=1e-12)
+    release(panel.plot_widget, inset, 0.0, -0.9)
+    qtbot.waitUntil(lambda: panel._snapshot.complete and panel._snapshot.request.x0_angle == beta
+                    and not window.runner.busy, timeout=30_000)
+    qtbot.waitUntil(lambda: not window._pending_frames, timeout=10_000)
