@@ -94,3 +94,19 @@ def test_the_kmatrix_preset_opens_the_panel(window):
     assert window.active_panel is panel
     assert panel.options() == {"dataset": "mnist", "n_points": 200, "sort_by_label": True}
     assert panel.make_request(window.params.params()).widths == (1000,)
+
+
+def test_a_session_shows_the_matrices_again_without_recomputing(qtbot, window):
+    panel = show_matrix(qtbot, window, dataset="circle", n_points=12)
+    run_and_wait(qtbot, window)
+    images = [np.array(im.image) for im in panel.images]
+    params, arrays = panel.session_state()
+    panel.reset()
+    panel.clear()
+    window.cancel_auto_run()
+    assert not any(im.isVisible() for im in panel.images)
+    panel.restore_session(params, arrays)
+    assert not window.runner.busy
+    for im, before in zip(panel.images, images):
+        np.testing.assert_array_equal(im.image, before)
+    assert panel.options()["n_points"] == 12
