@@ -68,14 +68,15 @@ def _curve_points(item) -> Optional[Tuple[np.ndarray, np.ndarray, np.ndarray, np
     return x, y, np.asarray(gx, dtype=np.float64), np.asarray(gy, dtype=np.float64)
 
 
-def _hoverable(plot: pg.PlotItem, item) -> bool:
+def _hoverable(item) -> bool:
     return item.isVisible() and item.opacity() > 0 and isinstance(
         item, (pg.PlotDataItem, pg.PlotCurveItem, pg.ScatterPlotItem)) and item.parentItem() is not None
 
 
 def nearest_point(plot: pg.PlotItem, scene_pos: QPointF, radius_px: float = RADIUS_PX):
-    """(item, index, x, y) of the visible curve point nearest to ``scene_pos`` within ``radius_px``
-    screen pixels, x and y as the item was given them; None when no point is that close."""
+    """(item, index, x, y, drawn x, drawn y) of the visible curve point nearest to ``scene_pos``
+    within ``radius_px`` screen pixels (x and y as the item was given them, then as drawn: they
+    differ on a log axis); None when no point is that close."""
     vb = plot.vb
     px, py = vb.viewPixelSize()
     if not (px > 0 and py > 0):
@@ -83,7 +84,7 @@ def nearest_point(plot: pg.PlotItem, scene_pos: QPointF, radius_px: float = RADI
     p = vb.mapSceneToView(scene_pos)
     best = None
     for item in plot.items:
-        if not _hoverable(plot, item):
+        if not _hoverable(item):
             continue
         pts = _curve_points(item)
         if pts is None:

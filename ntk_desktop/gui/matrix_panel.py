@@ -17,7 +17,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QSpinBox, QWidget
 
 from ..experiments.kernel_matrix import (MAX_POINTS, MIN_POINTS, KernelMatrixRequest, KernelMatrixSnapshot,
                                          kernel_matrix_job)
