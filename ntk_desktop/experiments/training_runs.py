@@ -175,7 +175,9 @@ def edited_points(points) -> Tuple[Tuple[float, float], ...]:
                             f"{MAX_EDITED_POINTS}")
     if not np.all(np.isfinite(pairs)):
         raise NTKInputError("training points must be finite numbers (angle, target)")
-    angles = np.mod(pairs[:, 0] + math.pi, 2 * math.pi) - math.pi
+    angles = pairs[:, 0]
+    outside = (angles < -math.pi) | (angles >= math.pi)      # wrapped; those inside are kept as they are
+    angles = np.where(outside, np.mod(angles + math.pi, 2 * math.pi) - math.pi, angles)
     return tuple((float(a), float(t)) for a, t in zip(angles, pairs[:, 1]))
 
 
