@@ -278,17 +278,19 @@ class TrainingSnapshot:
         return int(np.argmin(np.abs(self.times - t)))
 
 
-def limit_kernels(arch: Architecture, X: np.ndarray, X_circle: np.ndarray):
+def limit_kernels(arch: Architecture, X: np.ndarray, X_circle: np.ndarray, circle=None):
     """Θ∞ and Σ of the infinite-width network: (training × training, circle × training,
     circle × circle) :class:`~ntk_desktop.core.analytic.AnalyticKernels`, what its Gaussian
-    prediction on the circle needs."""
-    return analytic_kernels(arch, X), analytic_kernels(arch, X_circle, X), analytic_kernels(arch, X_circle)
+    prediction on the circle needs (``circle``: the circle × circle ones when already known)."""
+    return (analytic_kernels(arch, X), analytic_kernels(arch, X_circle, X),
+            analytic_kernels(arch, X_circle) if circle is None else circle)
 
 
-def limit_prediction(request: TrainingRequest, X, y, X_circle, times):
+def limit_prediction(request: TrainingRequest, X, y, X_circle, times, circle=None):
     """(mean (R, A), percentiles (3, R, A), expected training loss (R,), Θ∞(X,X)) of the
-    infinite-width network at ``times``, by :func:`predict_gd` in chunks of times."""
-    kx, kt, ktt = limit_kernels(request.architecture(request.widths[0]), X, X_circle)
+    infinite-width network at ``times``, by :func:`predict_gd` in chunks of times (``circle``:
+    see :func:`limit_kernels`)."""
+    kx, kt, ktt = limit_kernels(request.architecture(request.widths[0]), X, X_circle, circle)
     R, A, N = len(times), len(X_circle), len(X)
     mean = np.empty((R, A))
     pct = np.empty((3, R, A))
@@ -307,11 +309,18 @@ def limit_prediction(request: TrainingRequest, X, y, X_circle, times):
 def limit_preview(request: TrainingRequest, t: float):
     """(mean, 10 %, 90 % percentiles) (A,) each of the infinite-width network on the circle at time
     ``t`` for the request's training set (:func:`limit_prediction` at one time: milliseconds for
-    a few points — what the Training panel shows while a point is dragged)."""
+    a few points — what the Training panel shows while a point is dragged).  The circle × circle
+    kernels, which do not depend on the points, are kept for the last two architectures."""
     X, y, _ = request.training_set()
-    _, X_circle, _ = circle_slice(request.n_angles)
-    mean, pct, _, _ = limit_prediction(request, X, y, X_circle, np.array([float(t)]))
+    X_circle, circle = _circle_kernels(request.architecture(request.widths[0]), request.n_angles)
+    mean, pct, _, _ = limit_prediction(request, X, y, X_circle, np.array([float(t)]), circle)
     return mean[0], pct[0, 0], pct[-1, 0]
+
+
+@functools.lru_cache(maxsize=2)
+def _circle_kernels(arch: Architecture, n_angles: int):
+    _, X_circle, _ = circle_slice(n_angles)
+    return X_circle, analytic_kernels(arch, X_circle)
 
 
 class _CircleHistory:

@@ -129,7 +129,10 @@ class DraggablePoints(pg.ScatterPlotItem):
 
     Signals (data coordinates): ``moved(i, x, y)`` while point ``i`` is dragged, ``released(i)``
     when the drag ends, ``addRequested(x, y)`` on a double-click of the plot, ``removeRequested(i)``
-    on a right-click of a point.  :meth:`set_points` shows the points (the panel's truth).
+    on a right-click of a point.  :meth:`set_points` shows the points (the panel's truth).  A drag
+    does not redraw the point itself: its owner does (:meth:`set_points`) together with what
+    depends on it, so that one repaint shows both — a repaint of a large plot is what costs most
+    on the GUI thread while dragging (``bench/bench_drag.py``).
     """
 
     moved = Signal(int, float, float)

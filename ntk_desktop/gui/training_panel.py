@@ -268,7 +268,7 @@ class TrainingPanel(Panel):
         self._edit, self._notice = request.points, ""
         shown = self.shown_snapshot()
         self.preview.submit((request, float(shown.times[shown.limit_index()])))
-        if not self.points.dragging:
+        if not self.points.dragging:      # while dragging, the preview draws them with the band
             self.points.set_points(*zip(*self._edit))
         if final:
             self._points = self._edit
@@ -387,15 +387,14 @@ class TrainingPanel(Panel):
     def _draw_limit(self, snap: TrainingSnapshot, r: int) -> None:
         """The infinite-width mean and band at record r and the training points: the snapshot's,
         or while the points are edited, the edited points and the latest preview for them."""
+        points = self._shown_points()
         if self._edit is not None and self._preview is not None:
-            _, mean, lo, hi = self._preview
+            points, mean, lo, hi = self._preview        # the points and the band drawn together
         else:
             mean, lo, hi = snap.limit_mean[r], snap.limit_percentiles[0, r], snap.limit_percentiles[-1, r]
         self.band.setData(snap.angles, lo, hi)
         self.limit_mean.setData(snap.angles, mean)
-        if not self.points.dragging:
-            points = self._shown_points()
-            self.points.set_points([p[0] for p in points], [p[1] for p in points])
+        self.points.set_points([p[0] for p in points], [p[1] for p in points])
 
     def _draw_networks(self, snap: TrainingSnapshot):
         """Each width's networks on the three plots; their (fn, loss) legend entries."""
