@@ -32,7 +32,7 @@ from .params_panel import NetworkParams
 from .plot_style import (Legend, add_items, joined, limit_pen, plot_widget, set_visible, style_plot, title_style,
                          width_pen)
 from .ranges import SteadyRange, finite_bounds
-from .scrubber import Scrubber
+from .scrubber import ScrubbedRun, Scrubber
 
 HINT = "Press Run (F5) to compute Θ∞ on MNIST digits, its principal components, and train along one"
 DEFAULTS = dict(n_digits=512, comp_x=2, comp_y=3, component=2, train=True)
@@ -71,7 +71,7 @@ def image_mosaic(images: np.ndarray) -> np.ndarray:
     return out
 
 
-class MnistPanel(Panel):
+class MnistPanel(ScrubbedRun, Panel):
     """Kernel PCA of Θ∞ on MNIST and training along a component (module docstring)."""
 
     key = "mnist"
@@ -98,7 +98,6 @@ class MnistPanel(Panel):
         # the time slider over the training (the caption, export and (d) follow the shown t)
         self.scrubber = Scrubber(object_name="mnist_scrubber")
         self.scrubber.changed.connect(self.redraw)
-        self._scrub_run = None
         self.stack(options, self.info, (grid, 1), self.scrubber)
         self._image_key = None
         self._scatter_key = None
@@ -187,11 +186,6 @@ class MnistPanel(Panel):
         self.requestChanged.emit()
 
     # ------------------------------------------------------------------ lecture and lab workflow
-    def shown_snapshot(self) -> Optional[MnistSnapshot]:
-        """The snapshot as shown: the newest, or as it was at the scrubber's record."""
-        snap, r = self._snapshot, self.scrubber.index()
-        return snap if snap is None or r < 0 else snap.at_record(r)
-
     def caption(self) -> str:
         snap = self.shown_snapshot()
         if snap is None:
@@ -232,15 +226,10 @@ class MnistPanel(Panel):
         self.conv_plot.setTitle(" ")
         self.set_info(" ")
         self._image_key = self._scatter_key = None
-        self._scrub_run = None
-        self.scrubber.reset()
+        self.forget_run()
 
     def draw(self, snap: MnistSnapshot) -> None:
-        if snap.request is not self._scrub_run:       # a new run: the scrubber follows it
-            self._scrub_run = snap.request
-            self.scrubber.reset()
-        self.scrubber.set_extent(snap.times if snap.times is not None else np.zeros(1), snap.n_times)
-        snap = self.shown_snapshot()
+        snap = self.follow_run(snap)
         req = snap.request
         lam = snap.eigenvalues
         self._draw_spectrum_and_scatter(snap)

@@ -7,10 +7,14 @@ it pins a record index r and the panel draws its snapshot *as it was at r* from 
 history (the snapshots' ``at_record(r)``; no recomputation), while the run goes on in the
 background.  Play steps r forward (about :data:`PLAY_SECONDS` for a whole run) and goes live at
 the end; pause holds it.  ``changed`` asks the panel to redraw.
+
+:class:`ScrubbedRun` is what such a panel adds (a mixin before :class:`~ntk_desktop.gui.panel.
+Panel`): the snapshot as shown, and *frames* — (snapshot, record index) — that the recorder
+(:mod:`ntk_desktop.gui.recording`) keeps and replays, so a video shows the t that was shown.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional, Tuple
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -129,3 +133,48 @@ class Scrubber(QWidget):
             return
         t = self._times[self.slider.value()]
         self.label.setText(f"t = {t:g}" + (" (live)" if self._live else f" of {self._times[self._n - 1]:g}"))
+
+
+class ScrubbedRun:
+    """The time scrubber's side of a panel that shows a run (module docstring).  The panel
+    creates ``self.scrubber`` (connected to its redraw), calls :meth:`follow_run` first in its
+    ``draw`` and draws what it returns; its snapshots have ``times``, ``n_times`` and
+    ``at_record(r)``."""
+
+    scrubber: Scrubber
+
+    def shown_snapshot(self):
+        """The snapshot as shown: the run's newest, or as it was at the scrubber's record."""
+        snap, r = self._snapshot, self.scrubber.index()
+        if snap is None or r < 0:
+            return snap
+        cached = getattr(self, "_scrubbed", None)
+        if cached is None or cached[0] is not snap or cached[1] != r:
+            self._scrubbed = cached = (snap, r, snap.at_record(r))
+        return cached[2]
+
+    def follow_run(self, snap):
+        """At the start of a draw: the scrubber spans ``snap``'s run (following a new run live);
+        the snapshot to draw."""
+        if snap.request is not getattr(self, "_scrub_run", None):
+            self._scrub_run = snap.request
+            self.scrubber.reset()
+        times = snap.times if snap.times is not None else (0.0,)
+        self.scrubber.set_extent(times, snap.n_times)
+        return self.shown_snapshot()
+
+    def forget_run(self) -> None:
+        """No run shown (``draw_empty``)."""
+        self._scrub_run = None
+        self.scrubber.reset()
+
+    def shown_frame(self) -> Tuple[Any, int]:
+        """(the run's snapshot, the record shown or -1): what a recording replays."""
+        return self._snapshot, self.scrubber.index()
+
+    def show_frame(self, frame: Tuple[Any, int]) -> None:
+        """Show a :meth:`shown_frame` again."""
+        snap, r = frame
+        self.show_snapshot(snap)
+        if snap is not None:
+            self.scrubber.set_index(r)

@@ -54,7 +54,7 @@ from .params_panel import NetworkParams
 from .plot_style import (ANGLE_RANGE, BandItem, Legend, add_items, angle_axis, joined, limit_pen, plot_widget,
                          set_visible, style_plot, width_pen)
 from .ranges import SteadyRange, finite_bounds
-from .scrubber import Scrubber
+from .scrubber import ScrubbedRun, Scrubber
 
 HINT = "Press Run (F5) to train the networks of the Parameters panel on points of the circle"
 DEFAULTS = dict(lr=1.0, steps=1000, record_every=1, dataset="figure2", n_points=8, log_loss=True,
@@ -93,7 +93,7 @@ def _combo(labels, tooltip: str) -> QComboBox:
     return box
 
 
-class TrainingPanel(Panel):
+class TrainingPanel(ScrubbedRun, Panel):
     """Gradient descent of finite networks vs. the infinite-width prediction (module docstring)."""
 
     key = "training"
@@ -133,8 +133,6 @@ class TrainingPanel(Panel):
         bottom.addWidget(self.drift_widget, 1)
         self.scrubber = Scrubber(object_name="training_scrubber")
         self.scrubber.changed.connect(self.redraw)
-        self._scrub_run = None          # the request whose run the scrubber spans
-        self._shown = (None, -1, None)  # (snapshot, record, the snapshot at that record): at_record's cache
         self.stack(options, info_row, (self.fn_widget, 3), (bottom, 2), self.scrubber)
         self.reset()
         for w in (self.lr, self.steps, self.record_every):
@@ -295,15 +293,6 @@ class TrainingPanel(Panel):
             self.redraw()
 
     # ------------------------------------------------------------------ lecture and lab workflow
-    def shown_snapshot(self) -> Optional[TrainingSnapshot]:
-        """The snapshot as shown: the run's newest, or as it was at the scrubber's record."""
-        snap, r = self._snapshot, self.scrubber.index()
-        if snap is None or r < 0:
-            return snap
-        if self._shown[0] is not snap or self._shown[1] != r:
-            self._shown = (snap, r, snap.at_record(r))
-        return self._shown[2]
-
     def caption(self) -> str:
         snap = self.shown_snapshot()
         if snap is None:
@@ -344,17 +333,12 @@ class TrainingPanel(Panel):
             self._set_title(plot, " ")
         self.set_info(" ", "")
         self._range_run = None
-        self._scrub_run = None
-        self.scrubber.reset()
+        self.forget_run()
         self.fn_legend.set_entries(())
         self.loss_legend.set_entries(())
 
     def draw(self, snap: TrainingSnapshot) -> None:
-        if snap.request is not self._scrub_run:       # a new run: the scrubber follows it
-            self._scrub_run = snap.request
-            self.scrubber.reset()
-        self.scrubber.set_extent(snap.times, snap.n_times)
-        snap = self.shown_snapshot()
+        snap = self.follow_run(snap)
         req = snap.request
         a = snap.angles
         r = snap.limit_index()

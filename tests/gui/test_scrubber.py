@@ -136,3 +136,27 @@ def test_the_mnist_slider_shows_the_recorded_norms(qtbot, win):
     np.testing.assert_array_equal(gx[ok], np.tile(last.times[:r + 1], 2))
     assert f"t = {last.times[r]:g}" in panel.caption()
     np.testing.assert_array_equal(panel.export_arrays()["h_norm_n16"][:, :r + 1], last.h_norm[:, :r + 1])
+
+
+def test_a_recording_shows_the_scrubbed_t(qtbot, win, tmp_path, monkeypatch):
+    """Scrubbing while recording puts the shown t into the video: each grabbed frame is drawn at the
+    record the slider showed when it was recorded (the frames' titles say which)."""
+    from ntk_desktop.gui import recording
+
+    if recording.encoder_status()[".gif"]:
+        pytest.skip("no GIF encoder")
+    panel = win.panel("training")
+    win.set_active(panel)
+    snap = _fresh_run()
+    panel.show_snapshot(snap)
+    titles = []
+    grab = recording.grab_rgb
+    monkeypatch.setattr(recording, "grab_rgb", lambda w: (titles.append(panel.caption()), grab(w))[1])
+    win.recorder.start(tmp_path / "scrub.gif", fps=10)
+    for r in (1, 3, 2):
+        panel.scrubber.set_index(r)
+        qtbot.wait(120)
+    out = win.recorder.stop(duration=0.6)
+    assert out and (tmp_path / "scrub.gif").exists()
+    shown = [t for i, t in enumerate(titles) if i == 0 or t != titles[i - 1]]
+    assert shown == [f"t = {snap.times[r]:g} of 10" for r in (1, 3, 2)]
