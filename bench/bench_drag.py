@@ -93,8 +93,12 @@ class Drag:
         period = 1.0 / self.hz
         n_moves = int(self.seconds * self.hz)
         k = [0]
+        loop = QEventLoop()
 
         def move():
+            if k[0] >= n_moves:
+                loop.quit()
+                return
             k[0] += 1
             s = k[0] * period
             QTest.mouseMove(view, self.to_view(self.a0 + 0.8 * np.sin(2 * np.pi * s / 3.0),
@@ -109,8 +113,7 @@ class Drag:
         lat.start()
         t0 = time.perf_counter()
         mover.start()
-        while k[0] < n_moves:
-            self.app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
+        loop.exec()                      # the event loop as the application runs it (no busy wait)
         mover.stop()
         t1 = time.perf_counter()
         worst, p99 = lat.stop()
