@@ -433,6 +433,11 @@ class TrainingPanel(ScrubbedRun, Panel):
         if drift is not None and drift[1] > 0:      # Θ_0 − Θ_0 = 0 alone does not set a range
             self.drift_range.update(y=(min(0.0, drift[0]), drift[1]))
 
+    def apply_preset(self, options: dict) -> None:
+        """A preset (or Reset) starts from its data set's points again."""
+        super().apply_preset(options)
+        self._points = self._edit = self._preview = None
+
     def restore_session(self, params: dict, arrays: dict) -> None:
         """The saved run again, and its (edited) training points for the next run."""
         super().restore_session(params, arrays)

@@ -155,5 +155,8 @@ def test_edited_points_survive_a_session_and_reach_the_export(qtbot, dwin):
     out = panel.export_arrays()
     np.testing.assert_array_equal(out["train_angles"], [p[0] for p in pts])
     np.testing.assert_array_equal(out["train_y"], [p[1] for p in pts])
-    panel.dataset.setCurrentIndex(panel.dataset.findData("random"))      # a data set starts afresh
+    panel.apply_preset({"dataset": "figure2"})          # a preset (the same data set) starts afresh
+    assert panel.make_request(w.params.params()).points == ()
+    panel.restore_session(params, {k: np.array(v) for k, v in arrays.items()})
+    panel.dataset.setCurrentIndex(panel.dataset.findData("random"))      # so does another data set
     assert panel.make_request(w.params.params()).points == ()
