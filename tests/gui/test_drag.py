@@ -160,3 +160,30 @@ def test_edited_points_survive_a_session_and_reach_the_export(qtbot, dwin):
     panel.restore_session(params, {k: np.array(v) for k, v in arrays.items()})
     panel.dataset.setCurrentIndex(panel.dataset.findData("random"))      # so does another data set
     assert panel.make_request(w.params.params()).points == ()
+
+
+def test_the_preview_worker_never_piles_up_and_the_latest_wins(qtbot):
+    """100 requests while the worker is busy: at most the one under way and the newest are
+    computed, the GUI thread never waits, and the last result is the newest request's."""
+    import threading
+
+    from ntk_desktop.gui.drag import LatestWins
+
+    gate = threading.Event()
+    computed = []
+
+    def compute(x):
+        gate.wait(5)
+        computed.append(x)
+        return x * x
+
+    worker = LatestWins(compute)
+    results = []
+    worker.ready.connect(lambda seq, value: results.append((seq, value)))
+    try:
+        seqs = [worker.submit(k) for k in range(100)]       # returns at once: the worker is blocked
+        gate.set()
+        qtbot.waitUntil(lambda: bool(results) and results[-1][0] == seqs[-1], timeout=5000)
+        assert computed[-1] == 99 and len(computed) <= 2 and results[-1] == (seqs[-1], 99 * 99)
+    finally:
+        worker.close()
