@@ -118,7 +118,7 @@ class TrainingPanel(ScrubbedRun, Panel):
         self._edit = None               # edited points not yet in the run shown
         self._preview = None            # (points, mean, lo, hi) of the infinite-width preview
         self._preview_seq = 0           # the newest preview shown
-        self._notice = ""               # why the last edit was refused
+        self._notice = ("", None)       # why the last edit was refused, and the run it was shown on
         self.preview = LatestWins(_preview, self)
         self.preview.ready.connect(self._on_preview)
         self.preview.failed.connect(lambda _seq, message: self._refuse(message))
@@ -263,7 +263,7 @@ class TrainingPanel(ScrubbedRun, Panel):
         except NTKInputError as exc:
             self._refuse(str(exc))
             return
-        self._edit, self._notice = request.points, ""
+        self._edit, self._notice = request.points, ("", None)
         shown = self.shown_snapshot()
         self.preview.submit((request, float(shown.times[shown.limit_index()])))
         if not self.points.dragging:      # while dragging, the preview draws them with the band
@@ -274,8 +274,9 @@ class TrainingPanel(ScrubbedRun, Panel):
             self.runRequested.emit()
 
     def _refuse(self, message: str) -> None:
-        self._notice = "⚠ " + message
-        self.set_info(self._notice, WARNING_STYLE)
+        """Say why an edit was refused (on the info line, until an edit or another run)."""
+        self._notice = ("⚠ " + message, None if self._snapshot is None else self._snapshot.request)
+        self.set_info(self._notice[0], WARNING_STYLE)
 
     def _on_preview(self, seq: int, result) -> None:
         if seq < self._preview_seq or self._edit is None:
@@ -362,8 +363,8 @@ class TrainingPanel(ScrubbedRun, Panel):
         self._set_title(self.loss_plot, "(a) training loss")
         self._set_title(self.drift_plot, "(c) NTK drift on the training points")
         warn = snap.state == "diverged" or req.lr > snap.lr_bound
-        if self._notice:
-            self.set_info(self._notice, WARNING_STYLE)
+        if self._notice[0] and self._notice[1] is req:
+            self.set_info(self._notice[0], WARNING_STYLE)
         else:
             self.set_info(f"{req.describe(lr=False)} · {snap.message}", WARNING_STYLE if warn else INFO_STYLE)
         self._update_ranges(snap, r)
