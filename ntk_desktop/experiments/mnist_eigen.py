@@ -132,6 +132,22 @@ class MnistSnapshot:
     backend: str = "numpy"
 
     @property
+    def n_times(self) -> int:
+        """Records done so far by the furthest network (what the time scrubber can show)."""
+        return 0 if self.n_recorded is None or not len(self.n_recorded) else int(np.max(self.n_recorded))
+
+    def at_record(self, r: int) -> "MnistSnapshot":
+        """The training as it was at record ``r`` (time ``times[r]``): the norms recorded up to r,
+        from the recorded history, no recomputation (the kernel PCA does not depend on t)."""
+        if self.times is None:
+            return self
+        r = int(min(max(r, 0), len(self.times) - 1))
+        later = (np.arange(len(self.times)) > r)[None]
+        return dataclasses.replace(self, g_norm=frozen(np.where(later, np.nan, self.g_norm)),
+                                   h_norm=frozen(np.where(later, np.nan, self.h_norm)),
+                                   n_recorded=frozen(np.minimum(self.n_recorded, r + 1), np.int64))
+
+    @property
     def final(self) -> bool:
         return self.state != "running"
 

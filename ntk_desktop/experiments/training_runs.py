@@ -65,6 +65,8 @@ DATASETS = ("figure2", "random")
 DTYPES = ("float32", "float64")
 MAX_STEPS = 100_000
 MAX_POINTS = 256
+#: bounds on an edited training set (points dragged, added and removed in the Training panel)
+MIN_EDITED_POINTS, MAX_EDITED_POINTS = 1, 32
 MAX_LR = 1e4
 MIN_ANGLES, MAX_ANGLES = 16, 2048
 MAX_RECORDS = 5001          # recorded times per network (the record interval grows to fit)
@@ -73,6 +75,8 @@ YIELD_INTERVAL = 1.0 / 40.0
 #: least seconds between the starts of two evaluations of a network on the circle (each is
 #: shown at once; below the frame interval, since records come at whole multiples of their period)
 CIRCLE_INTERVAL = 1.0 / 45.0
+#: most functions on the circle a network's history keeps (beyond, it keeps every k-th record)
+HISTORY_PER_NET = 1000
 #: time chunk of the infinite-width prediction (bounds its (T, A, A) covariances)
 _PREDICT_CHUNK = 32
 
@@ -83,8 +87,10 @@ class TrainingRequest(JobRequest):
 
     ``dataset``: ``"figure2"`` — the 4 points of Figure 2 (one per quadrant, drawn from
     ``data_seed``) — or ``"random"`` — ``n_points`` uniform points of the circle from
-    ``data_seed``; the targets are f*(x) = x1·x2 in both cases.  ``backend`` (of the spec):
-    where the steps run, passed through to :func:`~ntk_desktop.backends.training.train_iter`.
+    ``data_seed``; the targets are f*(x) = x1·x2 in both cases.  ``points``: an edited training
+    set ((angle γ, target y), …), 1–32 points at x = (cos γ, sin γ); when given it replaces the
+    data set (its starting point).  ``backend`` (of the spec): where the steps run, passed
+    through to :func:`~ntk_desktop.backends.training.train_iter`.
     """
 
     widths: Tuple[int, ...] = (50, 1000)
@@ -99,6 +105,8 @@ class TrainingRequest(JobRequest):
     #: floating-point type of the trained networks: float32 (2–3× faster for few training points,
     #: where a step is bound by reading the weights; what the desktop uses) or float64
     dtype: str = "float32"
+    #: an edited training set ((angle, target), …), or () for the data set's points
+    points: Tuple[Tuple[float, float], ...] = ()
 
     def __post_init__(self):
         super().__post_init__()
@@ -120,6 +128,7 @@ class TrainingRequest(JobRequest):
             raise NTKInputError(f"learning rate must be a number in (0, {MAX_LR:g}] (got {self.lr!r})")
         set_("lr", lr)
         set_("linearized", bool(self.linearized))
+        set_("points", edited_points(self.points))
         n_records = -(-self.steps // self.record_every) + 1
         if n_records > MAX_RECORDS:
             raise NTKInputError(f"{self.steps} steps recorded every {self.record_every} are {n_records} records, "
@@ -127,6 +136,8 @@ class TrainingRequest(JobRequest):
 
     @property
     def n_points_used(self) -> int:
+        if self.points:
+            return len(self.points)
         return 4 if self.dataset == "figure2" else self.n_points
 
     def record_steps(self) -> np.ndarray:
@@ -135,6 +146,9 @@ class TrainingRequest(JobRequest):
 
     def training_set(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(X (N, 2), y (N,), angles (N,)) of the training points."""
+        if self.points:
+            angles, y = (np.array(c, dtype=np.float64) for c in zip(*self.points))
+            return np.stack([np.cos(angles), np.sin(angles)], axis=1), y, angles
         if self.dataset == "figure2":
             X, y, angles = figure2_training_set(self.data_seed)
             return X, y[:, 0], angles
@@ -144,6 +158,27 @@ class TrainingRequest(JobRequest):
     def describe(self, lr: bool = True) -> str:
         text = f"{self.describe_network()} parametrization · {self.dtype}"
         return text + (f" · η = {self.lr:g}" if lr else "")
+
+
+def edited_points(points) -> Tuple[Tuple[float, float], ...]:
+    """``points`` as a tuple of (angle, target) float pairs: () or 1–32 finite pairs, the angles
+    wrapped into [-π, π); anything else raises :class:`NTKInputError`."""
+    try:
+        pairs = np.array(points if points is not None else (), dtype=np.float64)
+    except (TypeError, ValueError):
+        pairs = None
+    if pairs is None or (pairs.size and (pairs.ndim != 2 or pairs.shape[1] != 2)):
+        raise NTKInputError("training points must be (angle, target) pairs of numbers")
+    pairs = pairs.reshape(-1, 2)
+    if len(pairs) and not MIN_EDITED_POINTS <= len(pairs) <= MAX_EDITED_POINTS:
+        raise NTKInputError(f"{len(pairs)} training points: keep between {MIN_EDITED_POINTS} and "
+                            f"{MAX_EDITED_POINTS}")
+    if not np.all(np.isfinite(pairs)):
+        raise NTKInputError("training points must be finite numbers (angle, target)")
+    angles = pairs[:, 0]
+    outside = (angles < -math.pi) | (angles >= math.pi)      # wrapped; those inside are kept as they are
+    angles = np.where(outside, np.mod(angles + math.pi, 2 * math.pi) - math.pi, angles)
+    return tuple((float(a), float(t)) for a, t in zip(angles, pairs[:, 1]))
 
 
 @dataclass(frozen=True)
@@ -185,10 +220,47 @@ class TrainingSnapshot:
     state: str = "running"        # running, ok, diverged
     message: str = ""             # the divergence message, or the warnings
     backend: str = "numpy"
+    #: every function on the circle evaluated so far (rows in order): f (M, A), its network
+    #: (M,) and record index (M,); the linearized models' (M, A) or None — what the time
+    #: scrubber shows (:meth:`at_record`)
+    f_history: Optional[np.ndarray] = None
+    f_history_net: Optional[np.ndarray] = None
+    f_history_record: Optional[np.ndarray] = None
+    f_lin_history: Optional[np.ndarray] = None
+    #: the record index this snapshot shows (:meth:`at_record`), -1: the latest
+    shown_record: int = -1
 
     @property
     def final(self) -> bool:
         return self.state != "running"
+
+    @property
+    def n_times(self) -> int:
+        """Records done so far by the furthest network (what the time scrubber can show)."""
+        return int(np.max(self.n_recorded)) if len(self.n_recorded) else 0
+
+    def at_record(self, r: int) -> "TrainingSnapshot":
+        """This run as it was at record ``r`` (time ``times[r]``), from the recorded history, no
+        recomputation: each network's latest function on the circle evaluated at a record ≤ r
+        (NaN before its first), the losses and drifts up to r, the infinite-width prediction at r."""
+        r = int(min(max(r, 0), len(self.times) - 1))
+        f = np.full(self.f_circle.shape, np.nan)
+        f_lin = None if self.f_lin_circle is None else np.full(self.f_lin_circle.shape, np.nan)
+        t_now = np.full(len(self.t_now), np.nan)
+        if self.f_history is not None:
+            for j in range(len(t_now)):
+                rows = np.flatnonzero((self.f_history_net == j) & (self.f_history_record <= r))
+                if len(rows):
+                    f[j] = self.f_history[rows[-1]]
+                    t_now[j] = self.times[self.f_history_record[rows[-1]]]
+                    if f_lin is not None:
+                        f_lin[j] = self.f_lin_history[rows[-1]]
+        later = np.arange(len(self.times)) > r
+        cut = lambda a: None if a is None else frozen(np.where(later[None], np.nan, a))  # noqa: E731
+        return dataclasses.replace(
+            self, f_circle=frozen(f), f_lin_circle=None if f_lin is None else frozen(f_lin), t_now=frozen(t_now),
+            n_recorded=np.minimum(self.n_recorded, r + 1), loss=cut(self.loss), drift=cut(self.drift),
+            lin_loss=cut(self.lin_loss), shown_record=r)
 
     @property
     def t_common(self) -> float:
@@ -196,24 +268,29 @@ class TrainingSnapshot:
         return float(np.min(self.t_now)) if len(self.t_now) else math.nan
 
     def limit_index(self, t: Optional[float] = None) -> int:
-        """Index of the recorded time nearest ``t`` (default :attr:`t_common`, 0 when NaN)."""
+        """Index of the recorded time nearest ``t`` (default: the record shown, else
+        :attr:`t_common`, 0 when NaN)."""
+        if t is None and self.shown_record >= 0:
+            return self.shown_record
         t = self.t_common if t is None else t
         if not math.isfinite(t):
             return 0
         return int(np.argmin(np.abs(self.times - t)))
 
 
-def limit_kernels(arch: Architecture, X: np.ndarray, X_circle: np.ndarray):
+def limit_kernels(arch: Architecture, X: np.ndarray, X_circle: np.ndarray, circle=None):
     """Θ∞ and Σ of the infinite-width network: (training × training, circle × training,
     circle × circle) :class:`~ntk_desktop.core.analytic.AnalyticKernels`, what its Gaussian
-    prediction on the circle needs."""
-    return analytic_kernels(arch, X), analytic_kernels(arch, X_circle, X), analytic_kernels(arch, X_circle)
+    prediction on the circle needs (``circle``: the circle × circle ones when already known)."""
+    return (analytic_kernels(arch, X), analytic_kernels(arch, X_circle, X),
+            analytic_kernels(arch, X_circle) if circle is None else circle)
 
 
-def limit_prediction(request: TrainingRequest, X, y, X_circle, times):
+def limit_prediction(request: TrainingRequest, X, y, X_circle, times, circle=None):
     """(mean (R, A), percentiles (3, R, A), expected training loss (R,), Θ∞(X,X)) of the
-    infinite-width network at ``times``, by :func:`predict_gd` in chunks of times."""
-    kx, kt, ktt = limit_kernels(request.architecture(request.widths[0]), X, X_circle)
+    infinite-width network at ``times``, by :func:`predict_gd` in chunks of times (``circle``:
+    see :func:`limit_kernels`)."""
+    kx, kt, ktt = limit_kernels(request.architecture(request.widths[0]), X, X_circle, circle)
     R, A, N = len(times), len(X_circle), len(X)
     mean = np.empty((R, A))
     pct = np.empty((3, R, A))
@@ -229,6 +306,64 @@ def limit_prediction(request: TrainingRequest, X, y, X_circle, times):
     return mean, pct, loss, kx.ntk
 
 
+def limit_preview(request: TrainingRequest, t: float):
+    """(mean, 10 %, 90 % percentiles) (A,) each of the infinite-width network on the circle at time
+    ``t`` for the request's training set (:func:`limit_prediction` at one time: milliseconds for
+    a few points — what the Training panel shows while a point is dragged).  The circle × circle
+    kernels, which do not depend on the points, are kept for the last two architectures."""
+    X, y, _ = request.training_set()
+    X_circle, circle = _circle_kernels(request.architecture(request.widths[0]), request.n_angles)
+    mean, pct, _, _ = limit_prediction(request, X, y, X_circle, np.array([float(t)]), circle)
+    return mean[0], pct[0, 0], pct[-1, 0]
+
+
+@functools.lru_cache(maxsize=2)
+def _circle_kernels(arch: Architecture, n_angles: int):
+    _, X_circle, _ = circle_slice(n_angles)
+    return X_circle, analytic_kernels(arch, X_circle)
+
+
+class _CircleHistory:
+    """The functions on the circle evaluated during a run, appended row by row into buffers that
+    double when full; a snapshot gets read-only views of the rows written so far (rows are never
+    rewritten, so a view stays valid while the run goes on).  A network keeps at most about
+    :data:`HISTORY_PER_NET` rows: one per ``stride`` records, and always its last record."""
+
+    def __init__(self, n_records: int, n_angles: int, dtype, linearized: bool):
+        self.stride = max(1, -(-n_records // HISTORY_PER_NET))
+        self.last = n_records - 1
+        self.f = np.empty((16, n_angles), dtype)
+        self.lin = np.empty((16, n_angles), dtype) if linearized else None
+        self.net = np.empty(16, np.int64)
+        self.record = np.empty(16, np.int64)
+        self.m = 0
+
+    @staticmethod
+    def rows_per_net(n_records: int) -> int:
+        return min(n_records, HISTORY_PER_NET + 1)
+
+    def add(self, j: int, r: int, f, f_lin) -> None:
+        if r % self.stride and r != self.last:
+            return
+        if self.m == len(self.net):
+            grow = lambda a: None if a is None else np.concatenate([a, np.empty_like(a)])  # noqa: E731
+            self.f, self.lin, self.net, self.record = map(grow, (self.f, self.lin, self.net, self.record))
+        self.f[self.m], self.net[self.m], self.record[self.m] = f, j, r
+        if self.lin is not None:
+            self.lin[self.m] = f_lin
+        self.m += 1
+
+    def views(self) -> dict:
+        def view(a):
+            if a is None:
+                return None
+            v = a[:self.m]
+            v.flags.writeable = False
+            return v
+        return dict(f_history=view(self.f), f_history_net=view(self.net), f_history_record=view(self.record),
+                    f_lin_history=view(self.lin))
+
+
 def memory_needed(request: TrainingRequest) -> int:
     """Peak bytes: every network's parameters and run state, plus the prediction's scratch."""
     N, A = request.n_points_used, request.n_angles
@@ -240,6 +375,9 @@ def memory_needed(request: TrainingRequest) -> int:
                                                     n_ntk=N, linearized=request.linearized)
     total += 3 * estimate_analytic(A, A) + _PREDICT_CHUNK * A * A * 8 * 3 + 8 * R * A * 4
     total += 8 * request.n_nets * R * 4
+    # the history of the functions on the circle (the time scrubber's)
+    total += (request.n_nets * _CircleHistory.rows_per_net(R) * A * np.dtype(request.dtype).itemsize
+              * (2 if request.linearized else 1) * 2)
     return int(total)
 
 
@@ -293,10 +431,11 @@ def _train_networks(req: TrainingRequest, base: TrainingSnapshot) -> Iterator[Tr
     lin_loss = None if base.lin_loss is None else np.array(base.lin_loss)
     f_lin = None if base.f_lin_circle is None else np.array(base.f_lin_circle)
     n_rec, t_now, net_bound = base.n_recorded.copy(), base.t_now.copy(), np.array(base.net_lr_bound)
+    history = _CircleHistory(len(base.times), req.n_angles, req.dtype, f_lin is not None)
 
     def snapshot(progress, status, state="running", message=lr_note):
         return dataclasses.replace(
-            base, n_recorded=n_rec.copy(), t_now=frozen(t_now), loss=frozen(loss), drift=frozen(drift),
+            base, **history.views(), n_recorded=n_rec.copy(), t_now=frozen(t_now), loss=frozen(loss), drift=frozen(drift),
             lin_loss=None if lin_loss is None else frozen(lin_loss), f_circle=frozen(f_circle),
             f_lin_circle=None if f_lin is None else frozen(f_lin), net_lr_bound=frozen(net_bound),
             progress=progress, status=status, state=state, message=message)
@@ -337,6 +476,7 @@ def _train_networks(req: TrainingRequest, base: TrainingSnapshot) -> Iterator[Tr
                 t_now[j] = snap.t
                 if f_lin is not None:
                     f_lin[j] = snap.f_lin_test[:, 0]
+                history.add(j, r, f_circle[j], None if f_lin is None else f_lin[j])
             if lin_loss is not None:
                 lin_loss[j, r] = snap.lin_loss
             n_rec[j] = r + 1

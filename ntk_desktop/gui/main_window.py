@@ -244,6 +244,7 @@ class MainWindow(WindowState, QMainWindow):
         self.panels.append(panel)
         self.view_menu.addAction(dock.toggleViewAction())
         panel.requestChanged.connect(lambda p=panel: self._on_panel_request_changed(p))
+        panel.runRequested.connect(lambda p=panel: (self.set_active(p), self.run()))
         dock.visibilityChanged.connect(lambda visible, p=panel: visible and self.set_active(p))
         if self.active_panel is None:
             self.active_panel = panel

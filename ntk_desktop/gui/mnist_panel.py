@@ -32,6 +32,7 @@ from .params_panel import NetworkParams
 from .plot_style import (Legend, add_items, joined, limit_pen, plot_widget, set_visible, style_plot, title_style,
                          width_pen)
 from .ranges import SteadyRange, finite_bounds
+from .scrubber import ScrubbedRun, Scrubber
 
 HINT = "Press Run (F5) to compute Θ∞ on MNIST digits, its principal components, and train along one"
 DEFAULTS = dict(n_digits=512, comp_x=2, comp_y=3, component=2, train=True)
@@ -70,7 +71,7 @@ def image_mosaic(images: np.ndarray) -> np.ndarray:
     return out
 
 
-class MnistPanel(Panel):
+class MnistPanel(ScrubbedRun, Panel):
     """Kernel PCA of Θ∞ on MNIST and training along a component (module docstring)."""
 
     key = "mnist"
@@ -94,7 +95,10 @@ class MnistPanel(Panel):
         grid.addWidget(self.scatter_widget, 0, 1)
         grid.addWidget(self.image_widget, 1, 0)
         grid.addWidget(self.conv_widget, 1, 1)
-        self.stack(options, self.info, (grid, 1))
+        # the time slider over the training (the caption, export and (d) follow the shown t)
+        self.scrubber = Scrubber(object_name="mnist_scrubber")
+        self.scrubber.changed.connect(self.redraw)
+        self.stack(options, self.info, (grid, 1), self.scrubber)
         self._image_key = None
         self._scatter_key = None
         self.reset()
@@ -183,7 +187,7 @@ class MnistPanel(Panel):
 
     # ------------------------------------------------------------------ lecture and lab workflow
     def caption(self) -> str:
-        snap = self._snapshot
+        snap = self.shown_snapshot()
         if snap is None:
             return ""
         text = f"{len(snap.eigenvalues)} digits"
@@ -194,8 +198,8 @@ class MnistPanel(Panel):
 
     def export_arrays(self) -> dict:
         """eigenvalues, the scatter coordinates and labels, the eigenfunction images, and the
-        convergence curves (times, theory, per width g_norm/h_norm per network)."""
-        snap = self._snapshot
+        convergence curves (times, theory, per width g_norm/h_norm per network) up to the shown t."""
+        snap = self.shown_snapshot()
         if snap is None:
             return {}
         N = len(snap.eigenvalues)
@@ -222,8 +226,10 @@ class MnistPanel(Panel):
         self.conv_plot.setTitle(" ")
         self.set_info(" ")
         self._image_key = self._scatter_key = None
+        self.forget_run()
 
     def draw(self, snap: MnistSnapshot) -> None:
+        snap = self.follow_run(snap)
         req = snap.request
         lam = snap.eigenvalues
         self._draw_spectrum_and_scatter(snap)

@@ -12,6 +12,7 @@ shared :class:`~ntk_desktop.gui.params_panel.ParamsPanel`.  A panel adds to that
   snapshot to :meth:`show_snapshot` from its frame timer, at most every
   :data:`~ntk_desktop.gui.main_window.FRAME_MS` ms, on the GUI thread); :meth:`draw_empty` hides
   the results;
+* ``runRequested``: the panel asks the window to run its job now (a direct manipulation ended);
 * ``requestChanged``: emitted when one of the panel's own options that feeds the request changes
   (the window reruns after the usual debounce when auto-run is on);
 * its own options: ``defaults`` (key → default value) and :meth:`add_options` (key → widget):
@@ -60,6 +61,8 @@ class Panel(QWidget):
     snapshot_type: Optional[type] = None
 
     requestChanged = Signal()
+    #: the panel asks for its job to run now (e.g. the training points were moved by hand)
+    runRequested = Signal()
 
     #: the "press Run" label shown over a plot before the first result (see :meth:`make_hint`)
     hint: Optional[QLabel] = None

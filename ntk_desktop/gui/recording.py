@@ -11,6 +11,10 @@ runs or how busy the machine is:
    for it, the widget is grabbed into an RGB array and handed to
    :class:`~ntk_desktop.recording.VideoWriter` (``.part`` file, renamed when complete).
 
+A panel with a time scrubber (:class:`~ntk_desktop.gui.scrubber.ScrubbedRun`) records frames
+(snapshot, record shown): the video shows the t that was shown, and moving or playing the slider
+while recording records those frames too.
+
 Scriptable: ``ntk-desktop --preset fig1 --run --record clip.mp4 --after 10``.
 """
 from __future__ import annotations
@@ -41,6 +45,14 @@ def grab_rgb(widget: QWidget) -> np.ndarray:
     w, h, bpl = img.width(), img.height(), img.bytesPerLine()
     raw = np.frombuffer(img.constBits(), dtype=np.uint8, count=bpl * h).reshape(h, bpl)
     return raw[:, : 3 * w].reshape(h, w, 3).copy()
+
+
+def _show(panel, item) -> None:
+    """Show a recorded snapshot, or a (snapshot, record) frame of a panel with a time scrubber."""
+    if hasattr(panel, "show_frame"):
+        panel.show_frame(item)
+    else:
+        panel.show_snapshot(item)
 
 
 class Recording:
@@ -148,6 +160,8 @@ class RecordController(QObject):
         if panel is None:
             raise NTKInputError("no panel to record")
         self.current = Recording(os.path.abspath(path), panel, target, fps)
+        if hasattr(panel, "show_frame"):
+            panel.scrubber.changed.connect(self._on_scrubbed)
         self.act_stop.setEnabled(True)
         self.act_panel.setEnabled(False)
         self.act_window.setEnabled(False)
@@ -157,6 +171,8 @@ class RecordController(QObject):
     def stop(self, duration: Optional[float] = None) -> Optional[str]:
         """Stop and render: ``duration`` seconds of video (default: as long as it was recorded)."""
         rec, self.current = self.current, None
+        if rec is not None and hasattr(rec.panel, "show_frame"):
+            rec.panel.scrubber.changed.disconnect(self._on_scrubbed)
         self.act_stop.setEnabled(False)
         self.act_panel.setEnabled(not all(self.status.values()))
         self.act_window.setEnabled(not all(self.status.values()))
@@ -188,14 +204,14 @@ class RecordController(QObject):
                 frame = None
                 for idx in schedule:
                     if idx != shown:
-                        rec.panel.show_snapshot(rec.snapshots[idx])
+                        _show(rec.panel, rec.snapshots[idx])
                         pres = getattr(w, "presentation", None)
                         if pres is not None and pres.active:
                             pres.update_captions()
                         frame = grab_rgb(widget)
                         shown = idx
                     writer.append(frame)
-                rec.panel.show_snapshot(rec.snapshots[-1])
+                _show(rec.panel, rec.snapshots[-1])
             return writer.close()
         except BaseException:
             writer.abort()
@@ -217,7 +233,14 @@ class RecordController(QObject):
     def _on_snapshot(self, ticket, snap):
         rec = self.current
         if rec is not None and ticket.owner is rec.panel:
-            rec.add(snap)
+            # a panel with a time scrubber replays each snapshot at the t it showed
+            rec.add((snap, rec.panel.scrubber.index()) if hasattr(rec.panel, "show_frame") else snap)
+
+    def _on_scrubbed(self):
+        """The time scrubber moved (by hand or playing): the recording shows it too."""
+        rec = self.current
+        if rec is not None and hasattr(rec.panel, "shown_frame") and rec.panel.shown_frame()[0] is not None:
+            rec.add(rec.panel.shown_frame())
 
     def _on_closed(self):
         self.current = None

@@ -14,6 +14,18 @@ Three plots, every item created once in :meth:`TrainingPanel.__init__` and updat
   training points (scatter);
 * (c) the NTK drift ||Θ_t − Θ_0||/||Θ_0|| on the training points, per network.
 
+The training points are the hand's (:mod:`ntk_desktop.gui.drag`): drag one (its angle and its
+value), double-click the plot to add one, right-click one to remove it (1–32 points).  While a
+point moves, the infinite-width mean and band follow it — :func:`~ntk_desktop.experiments.
+training_runs.limit_preview` at the shown t, computed in a worker thread of its own (latest
+request wins) — and the networks retrain on release (the request's ``points``).  The data set
+option is the edited set's starting point: changing it (or a preset) starts from its points again.
+
+The time slider under the plots (:class:`~ntk_desktop.gui.scrubber.Scrubber`) shows every plot
+at an earlier recorded t (:meth:`~ntk_desktop.experiments.training_runs.TrainingSnapshot.
+at_record`), during or after a run; the caption, the exported data and a drag's preview use the
+shown t.
+
 The panel's own options are the learning rate η, the number of steps, the record interval, the
 data set (Figure 2's 4 points or N random points of the circle) and two display options
 (log-scale loss; the linearized model, which reruns since it is trained alongside).  The
@@ -22,6 +34,7 @@ exceeds it; a run that diverges stops with a message and keeps its curves.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Optional
 
@@ -31,14 +44,17 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QSpinBox, QWidget
 
 from ..core.spec import MAX_WIDTHS
-from ..experiments.training_runs import (MAX_LR, MAX_POINTS, MAX_STEPS, TrainingRequest, TrainingSnapshot,
-                                         training_job)
+from ..errors import NTKInputError
+from ..experiments.training_runs import (MAX_EDITED_POINTS, MAX_LR, MAX_POINTS, MAX_STEPS, MIN_EDITED_POINTS,
+                                         TrainingRequest, TrainingSnapshot, limit_preview, training_job)
 from . import theme
+from .drag import DraggablePoints, LatestWins
 from .panel import INFO_STYLE, WARNING_STYLE, Panel
 from .params_panel import NetworkParams
 from .plot_style import (ANGLE_RANGE, BandItem, Legend, add_items, angle_axis, joined, limit_pen, plot_widget,
                          set_visible, style_plot, width_pen)
 from .ranges import SteadyRange, finite_bounds
+from .scrubber import ScrubbedRun, Scrubber
 
 HINT = "Press Run (F5) to train the networks of the Parameters panel on points of the circle"
 DEFAULTS = dict(lr=1.0, steps=1000, record_every=1, dataset="figure2", n_points=8, log_loss=True,
@@ -62,6 +78,12 @@ class _WidthItems:
                    (panel.loss_plot, self.lin_loss, 4), (panel.drift_plot, self.drift, 3)])
 
 
+def _preview(job):
+    """The preview worker's computation: (points, mean, lo, hi) for (request, t)."""
+    request, t = job
+    return (request.points,) + limit_preview(request, t)
+
+
 def _combo(labels, tooltip: str) -> QComboBox:
     """A combo box of (value, label) items with the values as item data."""
     box = QComboBox()
@@ -71,7 +93,7 @@ def _combo(labels, tooltip: str) -> QComboBox:
     return box
 
 
-class TrainingPanel(Panel):
+class TrainingPanel(ScrubbedRun, Panel):
     """Gradient descent of finite networks vs. the infinite-width prediction (module docstring)."""
 
     key = "training"
@@ -92,15 +114,30 @@ class TrainingPanel(Panel):
         self.drift_range = SteadyRange(self.drift_plot)
         self._range_run = None          # the request whose run the ranges were set for
         self._titles = {}               # what each title shows (set only on change)
+        self._points = None             # the edited training set the next request uses (None: the data set's)
+        self._edit = None               # edited points not yet in the run shown
+        self._preview = None            # (points, mean, lo, hi) of the infinite-width preview
+        self._preview_seq = 0           # the newest preview shown
+        self._notice = ("", None)       # why the last edit was refused, and the run it was shown on
+        self.preview = LatestWins(_preview, self)
+        self.preview.ready.connect(self._on_preview)
+        self.preview.failed.connect(lambda _seq, message: self._refuse(message))
+        self.points.moved.connect(lambda i, x, y: self._move_point(i, x, y))
+        self.points.released.connect(lambda _i: self._edit_points(self._edit, final=True))
+        self.points.addRequested.connect(self._add_point)
+        self.points.removeRequested.connect(self._remove_point)
         self.make_hint(HINT, self.fn_widget)
         bottom = QHBoxLayout()
         bottom.setSpacing(2)
         bottom.addWidget(self.loss_widget, 1)
         bottom.addWidget(self.drift_widget, 1)
-        self.stack(options, info_row, (self.fn_widget, 3), (bottom, 2))
+        self.scrubber = Scrubber(object_name="training_scrubber")
+        self.scrubber.changed.connect(self.redraw)
+        self.stack(options, info_row, (self.fn_widget, 3), (bottom, 2), self.scrubber)
         self.reset()
-        for w in (self.lr, self.steps, self.record_every, self.n_points):
+        for w in (self.lr, self.steps, self.record_every):
             w.valueChanged.connect(self._request_changed)
+        self.n_points.valueChanged.connect(self._on_dataset_changed)
         self.dataset.currentIndexChanged.connect(self._on_dataset_changed)
         self.dtype.currentIndexChanged.connect(self._request_changed)
         self.linearized.toggled.connect(self._request_changed)
@@ -158,13 +195,15 @@ class TrainingPanel(Panel):
         self.band_sample = pg.PlotDataItem(pen=pg.mkPen(0, 0, 0, 60), fillLevel=0, fillBrush=pg.mkBrush(0, 0, 0, 38))
         self.limit_mean = pg.PlotDataItem(pen=limit_pen(theme.LIMIT_WIDTH + 0.5))
         self.target = pg.PlotDataItem(pen=limit_pen(1.5, "#888888", Qt.PenStyle.DashDotLine))
-        self.points = pg.ScatterPlotItem(size=14, pen=pg.mkPen("#000", width=2), brush=pg.mkBrush("#FFD700"),
-                                         symbol="o")
+        self.points = DraggablePoints(size=14, pen=pg.mkPen("#000", width=2), brush=pg.mkBrush("#FFD700"),
+                                      symbol="o")
+        self.points.setToolTip("drag a training point; double-click to add one, right-click to remove one")
         self.limit_loss = pg.PlotDataItem(pen=limit_pen())
         self.limit_items = (self.band, self.limit_mean, self.target, self.points, self.limit_loss)
         add_items([(self.fn_plot, self.band, 0), (self.fn_plot, self.target, 2),
                    (self.fn_plot, self.limit_mean, 6), (self.fn_plot, self.points, 8),
                    (self.loss_plot, self.limit_loss, 6)])
+        self.points.attach(self.fn_plot)
         self.width_items = [_WidthItems(self, k) for k in range(MAX_WIDTHS)]
 
     # ------------------------------------------------------------------ Panel API
@@ -173,7 +212,7 @@ class TrainingPanel(Panel):
             params, lr=self.lr.value(), steps=self.steps.value(),
             record_every=self.record_every.value(), dataset=self.dataset.currentData(),
             n_points=self.n_points.value(), linearized=self.linearized.isChecked(),
-            dtype=self.dtype.currentData())
+            dtype=self.dtype.currentData(), points=self._points or ())
 
     # ------------------------------------------------------------------ options
     def _request_changed(self, *_):
@@ -181,7 +220,72 @@ class TrainingPanel(Panel):
 
     def _on_dataset_changed(self, *_):
         self.n_points.setEnabled(self.dataset.currentData() == "random")
+        self._points = self._edit = self._preview = None     # the data set's points again
         self.requestChanged.emit()
+
+    # ------------------------------------------------------------------ the hand on the data
+    def _shown_points(self) -> list:
+        if self._edit is not None:
+            return list(self._edit)
+        snap = self._snapshot
+        return [(float(a), float(y)) for a, y in zip(snap.train_angles, snap.y_train)]
+
+    def _move_point(self, i: int, x: float, y: float) -> None:
+        points = self._shown_points()
+        points[i] = (x, y)
+        self._edit_points(points)
+
+    def _add_point(self, x: float, y: float) -> None:
+        if self._snapshot is None:
+            return
+        points = self._shown_points()
+        if len(points) >= MAX_EDITED_POINTS:
+            self._refuse(f"{MAX_EDITED_POINTS} training points at most: right-click a point to remove it first")
+            return
+        self._edit_points(points + [(x, y)], final=True)
+
+    def _remove_point(self, i: int) -> None:
+        points = self._shown_points()
+        if len(points) <= MIN_EDITED_POINTS:
+            self._refuse(f"keep at least {MIN_EDITED_POINTS} training point: drag it instead")
+            return
+        del points[i]
+        self._edit_points(points, final=True)
+
+    def _edit_points(self, points, final: bool = False) -> None:
+        """Show the edited ``points``, preview the infinite-width network for them at the shown t;
+        ``final``: they become the training set and the networks retrain."""
+        snap = self._snapshot
+        if snap is None or points is None:
+            return
+        try:
+            request = dataclasses.replace(snap.request, points=tuple(points))
+        except NTKInputError as exc:
+            self._refuse(str(exc))
+            return
+        self._edit, self._notice = request.points, ("", None)
+        shown = self.shown_snapshot()
+        self.preview.submit((request, float(shown.times[shown.limit_index()])))
+        if not self.points.dragging:      # while dragging, the preview draws them with the band
+            self.points.set_points(*zip(*self._edit))
+        if final:
+            self._points = self._edit
+            self.requestChanged.emit()
+            self.runRequested.emit()
+
+    def _refuse(self, message: str) -> None:
+        """Say why an edit was refused (on the info line, until an edit or another run)."""
+        self._notice = ("⚠ " + message, None if self._snapshot is None else self._snapshot.request)
+        self.set_info(self._notice[0], WARNING_STYLE)
+
+    def _on_preview(self, seq: int, result) -> None:
+        if seq < self._preview_seq or self._edit is None:
+            return
+        self._preview_seq = seq
+        self._preview = result
+        shown = self.shown_snapshot()
+        if shown is not None:
+            self._draw_limit(shown, shown.limit_index())
 
     def _on_log_toggled(self, on: bool):
         self.loss_plot.setLogMode(x=False, y=bool(on))
@@ -191,7 +295,7 @@ class TrainingPanel(Panel):
 
     # ------------------------------------------------------------------ lecture and lab workflow
     def caption(self) -> str:
-        snap = self._snapshot
+        snap = self.shown_snapshot()
         if snap is None:
             return ""
         t = snap.times[snap.limit_index()] if math.isfinite(snap.t_common) else 0.0
@@ -200,8 +304,8 @@ class TrainingPanel(Panel):
     def export_arrays(self) -> dict:
         """angles, f* on the circle, training points, recorded times, per width: f_t on the circle,
         loss and drift per network; the infinite-width mean and 10/50/90 percentiles at the shown t
-        and its expected loss over t."""
-        snap = self._snapshot
+        and its expected loss over t — all at the t the scrubber shows."""
+        snap = self.shown_snapshot()
         if snap is None:
             return {}
         r = snap.limit_index()
@@ -230,18 +334,20 @@ class TrainingPanel(Panel):
             self._set_title(plot, " ")
         self.set_info(" ", "")
         self._range_run = None
+        self.forget_run()
         self.fn_legend.set_entries(())
         self.loss_legend.set_entries(())
 
     def draw(self, snap: TrainingSnapshot) -> None:
+        snap = self.follow_run(snap)
         req = snap.request
         a = snap.angles
         r = snap.limit_index()
-        t_now = snap.times[r] if math.isfinite(snap.t_common) else 0.0
-        self.band.setData(a, snap.limit_percentiles[0, r], snap.limit_percentiles[-1, r])
-        self.limit_mean.setData(a, snap.limit_mean[r])
+        t_now = snap.times[r]
+        if self._edit is not None and req.points == self._edit:
+            self._edit = self._preview = None        # the run of the edited points has started
+        self._draw_limit(snap, r)
         self.target.setData(a, snap.target_circle)
-        self.points.setData(snap.train_angles, snap.y_train)
         # the limit's expected loss up to the networks' time: it runs along with them (and does
         # not stretch a log axis to its 1e-30 at the end of the run)
         self.limit_loss.setData(snap.times[:r + 1], snap.limit_loss[:r + 1])
@@ -257,8 +363,23 @@ class TrainingPanel(Panel):
         self._set_title(self.loss_plot, "(a) training loss")
         self._set_title(self.drift_plot, "(c) NTK drift on the training points")
         warn = snap.state == "diverged" or req.lr > snap.lr_bound
-        self.set_info(f"{req.describe(lr=False)} · {snap.message}", WARNING_STYLE if warn else INFO_STYLE)
+        if self._notice[0] and self._notice[1] is req:
+            self.set_info(self._notice[0], WARNING_STYLE)
+        else:
+            self.set_info(f"{req.describe(lr=False)} · {snap.message}", WARNING_STYLE if warn else INFO_STYLE)
         self._update_ranges(snap, r)
+
+    def _draw_limit(self, snap: TrainingSnapshot, r: int) -> None:
+        """The infinite-width mean and band at record r and the training points: the snapshot's,
+        or while the points are edited, the edited points and the latest preview for them."""
+        points = self._shown_points()
+        if self._edit is not None and self._preview is not None:
+            points, mean, lo, hi = self._preview        # the points and the band drawn together
+        else:
+            mean, lo, hi = snap.limit_mean[r], snap.limit_percentiles[0, r], snap.limit_percentiles[-1, r]
+        self.band.setData(snap.angles, lo, hi)
+        self.limit_mean.setData(snap.angles, mean)
+        self.points.set_points([p[0] for p in points], [p[1] for p in points])
 
     def _draw_networks(self, snap: TrainingSnapshot):
         """Each width's networks on the three plots; their (fn, loss) legend entries."""
@@ -312,6 +433,17 @@ class TrainingPanel(Panel):
         drift = finite_bounds(snap.drift[:, :n_rec])
         if drift is not None and drift[1] > 0:      # Θ_0 − Θ_0 = 0 alone does not set a range
             self.drift_range.update(y=(min(0.0, drift[0]), drift[1]))
+
+    def apply_preset(self, options: dict) -> None:
+        """A preset (or Reset) starts from its data set's points again."""
+        super().apply_preset(options)
+        self._points = self._edit = self._preview = None
+
+    def restore_session(self, params: dict, arrays: dict) -> None:
+        """The saved run again, and its (edited) training points for the next run."""
+        super().restore_session(params, arrays)
+        snap = self._snapshot
+        self._points = (snap.request.points or None) if snap is not None else None
 
     def _set_title(self, plot, text: str) -> None:
         if self._titles.get(id(plot)) != text:
