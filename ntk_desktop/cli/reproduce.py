@@ -68,7 +68,7 @@ def add_parser(sub):
     p.add_argument("--trials", type=int_arg, default=None, help="trials per width, fig3 (default 2)")
     p.add_argument("--steps", type=int_arg, default=None,
                    help="gradient steps (default: fig1 200; fig2 1000, with --quick until converged; "
-                        "fig3 until e^(-λ2 t) = 0.05, with --quick t = 1.5/λ2)")
+                        "fig3 until e^(-λ2 t) = 0.05, with --quick t = 1.5/λ2; randfeat 200; posdef 2000, with --quick 1000)")
     p.add_argument("--n-train", type=int_arg, default=None,
                    help="fig1: number of random training inputs (default 10); fig3: MNIST digits (default 512)")
     p.add_argument("--slice-points", type=int_arg, default=None,
