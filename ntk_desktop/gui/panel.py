@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (QAbstractButton, QComboBox, QDoubleSpinBox, QHBox
 
 from . import theme
 from .params_panel import NetworkParams
+from .presentation_style import style_new_items, style_plots
 from .settings import read_value
 
 INFO_STYLE = "QLabel { color: #222; font-size: 12pt; }"
@@ -65,6 +66,8 @@ class Panel(QWidget):
     hint: Optional[QLabel] = None
     #: the line of text above the plots (see :meth:`make_info`)
     info: Optional[QLabel] = None
+    #: the presentation theme ("light"/"dark") while presentation mode shows the panel, else None
+    presentation_theme: Optional[str] = None
 
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
@@ -170,6 +173,8 @@ class Panel(QWidget):
             self._place_hint()
         else:
             self.draw(snap)
+        if self.presentation_theme is not None:      # what the draw added gets the presentation look
+            style_new_items(self, self.presentation_theme)
 
     def draw(self, snapshot: Any) -> None:
         """Push ``snapshot`` into the plot items (created once; ``setData`` only)."""
@@ -209,7 +214,7 @@ class Panel(QWidget):
     def set_presentation(self, on: bool, theme: str = "light") -> None:
         """Presentation mode: large fonts, thick lines, high-contrast ``theme`` ("light"/"dark");
         ``on=False`` restores the normal look.  Default: scales every PlotItem of the panel."""
-        from .presentation import style_plots
+        self.presentation_theme = theme if on else None
         style_plots(self, on, theme)
 
     def caption(self) -> str:
