@@ -29,7 +29,7 @@ TICK_PT = 20
 TITLE_PT = 22
 LEGEND_PT = 20
 #: where a plot is too small for its legend beside the data at LEGEND_PT, smaller steps
-LEGEND_STEPS = (LEGEND_PT, 17, 14)
+LEGEND_STEPS = (LEGEND_PT, 17, 14, 12)
 PEN_FACTOR = 2.5
 AXIS_PEN = 3.0
 #: the contrast every pen and brush gets against the plot background (a margin over the
@@ -173,7 +173,8 @@ def _save_plot(plot: pg.PlotItem) -> dict:
         axis = plot.getAxis(name)
         font = axis.style.get("tickFont")
         saved["axes"][name] = {"label_style": dict(axis.labelStyle), "tick_font": None if font is None else pg.QtGui.QFont(font),
-                               "pen": QPen(axis.pen()), "text_pen": QPen(axis.textPen()), "width": axis.fixedWidth}
+                               "pen": QPen(axis.pen()), "text_pen": QPen(axis.textPen()), "width": axis.fixedWidth,
+                               "text_level": axis.style["maxTextLevel"]}
     legend = plot.legend
     if legend is not None:
         saved["legend"] = {"size": legend.opts.get("labelTextSize"), "color": legend.opts.get("labelTextColor"),
@@ -204,6 +205,7 @@ def _style_plot(plot: pg.PlotItem, saved: dict, colors: dict) -> None:
         pen.setWidthF(max(AXIS_PEN, pen.widthF() * 2))
         axis.setPen(pen)
         axis.setTextPen(pg.mkPen(fg))
+        axis.setStyle(maxTextLevel=0)            # no minor tick labels at this size (they collide)
     title = saved["title"]
     plot.titleLabel.setText(plot.titleLabel.text, size=f"{max(TITLE_PT, _pt(title.get('size')) or 0):g}pt",
                             color=fg)
@@ -214,17 +216,23 @@ def _style_plot(plot: pg.PlotItem, saved: dict, colors: dict) -> None:
         legend.setBrush(pg.mkBrush(*colors["legend"]))
         legend.setPen(pg.mkPen(fg, width=1.5))
         legend.setParentItem(plot)         # beside the data (the view box clips its children)
-    if saved.get("fit") is None and view is not None:      # refit when the view is resized
+    plot.layout.removeItem(plot.titleLabel)      # the title spans the data's and the legend's columns
+    plot.layout.addItem(plot.titleLabel, 0, 1, 1, 2)
+    if saved.get("fit") is None and view is not None:
+        # refit when the view is resized, and when the axes have found their widths for the
+        # new fonts (they do when they are painted: the data area is resized then)
         saved["fit"] = (view, lambda *_args, p=plot: _fit_plot(p))
         view.sigDeviceRangeChanged.connect(saved["fit"][1])
+        plot.vb.sigResized.connect(saved["fit"][1])
     _fit_plot(plot)
 
 
 def _fit_plot(plot: pg.PlotItem) -> None:
-    """Fit the presentation look into the plot's view, in one pass from the view's size (no
-    feedback from the plot's own geometry): the legend sits in a column right of the data,
-    below the title (the right axis widened to hold it), in the fewest columns that fit the
-    data's height; a title longer than the data's width wraps (its row grows to hold it)."""
+    """Fit the presentation look into the plot's view, from the view's size and the axes'
+    widths (nothing that this fit itself changes, so refits settle at once): the title spans the
+    data's and the legend's columns and wraps when longer; the legend sits in the column right of
+    the data, below the title (the right axis widened to hold it), with the largest text and
+    the fewest columns that fit the height, the data keeping most of the width."""
     view = _view_of(plot)
     if view is None:
         return
@@ -232,32 +240,34 @@ def _fit_plot(plot: pg.PlotItem) -> None:
     legend = plot.legend
     outside = legend is not None and legend.parentItem() is plot and legend.isVisible() and bool(legend.items)
     title = plot.titleLabel
-    key = (size.width(), size.height(), len(title.text), outside and tuple(lb.text for _, lb in legend.items))
+    left = plot.getAxis("left").width() if plot.getAxis("left").isVisible() else 0.0
+    key = (size.width(), size.height(), left, len(title.text), outside and tuple(lb.text for _, lb in legend.items))
     if getattr(plot, "_presentation_fit", None) == key:
         return
     plot._presentation_fit = key
     width, height = float(size.width()), float(size.height())
-    left = plot.getAxis("left").width() if plot.getAxis("left").isVisible() else 0.0
-    bottom = plot.getAxis("bottom").height() if plot.getAxis("bottom").isVisible() else 0.0
-    title.item.setTextWidth(-1)
-    natural = title.item.boundingRect()
-    legend_w = 0.0
-    if outside:
-        legend_w = _fit_legend_columns(legend, height - bottom - 2 * natural.height() - LEGEND_GAP,
-                                       width - left - 0.4 * width)
-    room = max(width - left - legend_w - LEGEND_GAP, 50.0)
+    title_h = 0.0
     if title.isVisible() and title.text.strip():
-        if natural.width() > room:
+        title.item.setTextWidth(-1)
+        room = max(width - left - LEGEND_GAP, 50.0)
+        for pt in (TITLE_PT, MIN_PT):            # one line at the smaller size before wrapping
+            if _pt(title.opts.get("size")) != pt:
+                title.setText(title.text, size=f"{pt}pt")
+            if title.item.boundingRect().width() <= room:
+                break
+        if title.item.boundingRect().width() > room:
             title.item.setTextWidth(room)
-        rows = int(math.ceil(title.item.boundingRect().height()))
+        title_h = float(math.ceil(title.item.boundingRect().height()))
         title.updateMin()
-        title.setMaximumHeight(rows)
-        plot.layout.setRowFixedHeight(0, rows)
+        title.setMaximumHeight(title_h)
+        plot.layout.setRowFixedHeight(0, title_h)
     axis = plot.getAxis("right")
     if outside:
+        top = title_h + plot.getAxis("top").height()
+        legend_w = _fit_legend_columns(legend, height - top - 1.5 * LEGEND_GAP, 0.5 * (width - left))
         axis.setWidth(int(math.ceil(legend_w)))
-        legend.anchor(itemPos=(1, 0), parentPos=(1, 0),
-                      offset=(-LEGEND_GAP // 2, plot.layout.rowMaximumHeight(0) + plot.getAxis("top").height()))
+        legend.resize(legend.layout.effectiveSizeHint(Qt.SizeHint.PreferredSize))
+        legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-LEGEND_GAP // 2, top + LEGEND_GAP // 2))
     elif axis.fixedWidth:
         axis.setWidth(None)
     if getattr(view, "centralWidget", None) is plot:    # the view sized the plot before this fit
@@ -265,22 +275,30 @@ def _fit_plot(plot: pg.PlotItem) -> None:
 
 
 def _fit_legend_columns(legend, max_height: float, max_width: float) -> float:
-    """The largest legend text (:data:`LEGEND_PT` down to :data:`LEGEND_MIN_PT`) and the fewest
-    columns whose legend fits ``max_height`` and ``max_width``; returns the room it takes
-    beside the data (legend and gaps)."""
+    """The largest legend text (:data:`LEGEND_STEPS`) and the fewest columns whose legend fits
+    ``max_height`` and ``max_width`` (else the smallest text in one column); returns the room it
+    takes beside the data (legend and gaps)."""
     n = len(legend.items)
     for pt in LEGEND_STEPS:
         _legend_text_size(legend, pt)
         for columns in range(1, n + 1):
-            if columns != legend.columnCount:
-                legend.setColumnCount(columns)
-            rect = legend.boundingRect()
-            if rect.width() + 2 * LEGEND_GAP > max_width:
+            size = _legend_size(legend, columns)
+            if size.width() + 2 * LEGEND_GAP > max_width:
                 break
-            if rect.height() <= max_height:
-                return rect.width() + 2 * LEGEND_GAP
-    legend.setColumnCount(1)
-    return legend.boundingRect().width() + 2 * LEGEND_GAP
+            if size.height() <= max_height:
+                return size.width() + 2 * LEGEND_GAP
+    return _legend_size(legend, 1).width() + 2 * LEGEND_GAP
+
+
+def _legend_size(legend, columns: int):
+    """The legend's size in ``columns`` columns, taken at once (pyqtgraph would take the size its
+    layout had before the change, at the next relayout)."""
+    if columns != legend.columnCount:
+        legend.setColumnCount(columns)
+    legend.layout.invalidate()
+    size = legend.layout.effectiveSizeHint(Qt.SizeHint.PreferredSize)
+    legend.resize(size)
+    return size
 
 
 def _legend_text_size(legend, pt: float) -> None:
@@ -289,13 +307,14 @@ def _legend_text_size(legend, pt: float) -> None:
         legend.setLabelTextSize(size)
         for _sample, label in legend.items:
             label.setText(label.text)          # the new size applies when the text is set again
-        legend.updateSize()
 
 
 def _restore_plot(plot: pg.PlotItem, saved: dict) -> None:
     try:
         if saved.get("fit") is not None:
             saved["fit"][0].sigDeviceRangeChanged.disconnect(saved["fit"][1])
+            plot.vb.sigResized.disconnect(saved["fit"][1])
+            plot._presentation_fit = None
         view = _view_of(plot)
         if view is not None and saved["view_bg"] is not None:
             view.setBackground(saved["view_bg"])
@@ -308,8 +327,11 @@ def _restore_plot(plot: pg.PlotItem, saved: dict) -> None:
             axis.setPen(orig["pen"])
             axis.setTextPen(orig["text_pen"])
             axis.setWidth(orig["width"])
+            axis.setStyle(maxTextLevel=orig["text_level"])
         title = saved["title"]
         plot.titleLabel.item.setTextWidth(-1)
+        plot.layout.removeItem(plot.titleLabel)
+        plot.layout.addItem(plot.titleLabel, 0, 1)
         plot.titleLabel.setText(plot.titleLabel.text, **{k: v for k, v in title.items() if k in ("size", "color")})
         row_min, row_max, label_max = saved["title_row"]
         plot.layout.setRowMinimumHeight(0, row_min)
