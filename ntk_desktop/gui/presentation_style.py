@@ -102,7 +102,7 @@ def style_new_items(panel: QWidget, theme: str) -> None:
     store = _SAVED.get(panel)
     if store is None:
         return
-    for plot in store["plots"]:
+    for plot, saved in store["plots"].items():
         for item in drawn_items(plot):
             if item not in store["items"]:
                 paints = item_paints(item)
@@ -110,7 +110,7 @@ def style_new_items(panel: QWidget, theme: str) -> None:
                 for name, paint in paints.items():
                     set_item_paint(item, name, _presented(paint, theme))
             _map_point_brushes(item, store["points"], theme)
-        _fit_plot(plot)
+        _fit_plot(plot, saved)
 
 
 def _presented(paint, theme: str):
@@ -221,13 +221,14 @@ def _style_plot(plot: pg.PlotItem, saved: dict, colors: dict) -> None:
     if saved.get("fit") is None and view is not None:
         # refit when the view is resized, and when the axes have found their widths for the
         # new fonts (they do when they are painted: the data area is resized then)
-        saved["fit"] = (view, lambda *_args, p=plot: _fit_plot(p))
+        saved["fit"] = (view, lambda *_args, p=plot, sv=saved: _fit_plot(p, sv))
         view.sigDeviceRangeChanged.connect(saved["fit"][1])
         plot.vb.sigResized.connect(saved["fit"][1])
-    _fit_plot(plot)
+    saved["fit_key"] = None
+    _fit_plot(plot, saved)
 
 
-def _fit_plot(plot: pg.PlotItem) -> None:
+def _fit_plot(plot: pg.PlotItem, saved: dict) -> None:
     """Fit the presentation look into the plot's view, from the view's size and the axes'
     widths (nothing that this fit itself changes, so refits settle at once): the title spans the
     data's and the legend's columns and wraps when longer; the legend sits in the column right of
@@ -241,10 +242,11 @@ def _fit_plot(plot: pg.PlotItem) -> None:
     outside = legend is not None and legend.parentItem() is plot and legend.isVisible() and bool(legend.items)
     title = plot.titleLabel
     left = plot.getAxis("left").width() if plot.getAxis("left").isVisible() else 0.0
-    key = (size.width(), size.height(), left, len(title.text), outside and tuple(lb.text for _, lb in legend.items))
-    if getattr(plot, "_presentation_fit", None) == key:
+    def key():
+        return (size.width(), size.height(), left, len(title.text), title.opts.get("size"),
+                outside and tuple(lb.text for _, lb in legend.items))
+    if saved.get("fit_key") == key():          # the plot is as the last fit left it
         return
-    plot._presentation_fit = key
     width, height = float(size.width()), float(size.height())
     title_h = 0.0
     if title.isVisible() and title.text.strip():
@@ -272,6 +274,7 @@ def _fit_plot(plot: pg.PlotItem) -> None:
         axis.setWidth(None)
     if getattr(view, "centralWidget", None) is plot:    # the view sized the plot before this fit
         plot.setGeometry(0.0, 0.0, width, height)
+    saved["fit_key"] = key()
 
 
 def _fit_legend_columns(legend, max_height: float, max_width: float) -> float:
@@ -314,7 +317,6 @@ def _restore_plot(plot: pg.PlotItem, saved: dict) -> None:
         if saved.get("fit") is not None:
             saved["fit"][0].sigDeviceRangeChanged.disconnect(saved["fit"][1])
             plot.vb.sigResized.disconnect(saved["fit"][1])
-            plot._presentation_fit = None
         view = _view_of(plot)
         if view is not None and saved["view_bg"] is not None:
             view.setBackground(saved["view_bg"])
