@@ -35,6 +35,9 @@ AXIS_PEN = 3.0
 #: the contrast every pen and brush gets against the plot background (a margin over the
 #: WCAG minimum: colours are stored with 16 bits a channel, read back with 8)
 CONTRAST = look.MIN_CONTRAST * 1.05
+#: lines stand out more than fills (a mean drawn over its own band stays visible): darker than
+#: the bands on the light background, lighter on the dark one
+LINE_CONTRAST = {"light": 4.5, "dark": 7.0}
 #: room between the data and a legend beside it (pixels)
 LEGEND_GAP = 10
 
@@ -63,9 +66,9 @@ def _view_of(plot):
     return None
 
 
-def presented_color(c: QColor, theme: str) -> QColor:
+def presented_color(c: QColor, theme: str, target: float = CONTRAST) -> QColor:
     """The colour ``c`` has in presentation mode: black turns white on the dark background (and
-    white black on the light one), then it is made :func:`~.theme.legible` at :data:`CONTRAST`."""
+    white black on the light one), then it is made :func:`~.theme.legible` at ``target``."""
     colors = theme_colors(theme)
     bg = QColor(colors["background"])
     c = QColor(c)
@@ -74,7 +77,7 @@ def presented_color(c: QColor, theme: str) -> QColor:
         c = QColor(QColor(colors["foreground"]).rgb() if c.alpha() == 255 else QColor(220, 220, 220, c.alpha()))
     elif theme == "light" and lum > 0.7:
         c = QColor(QColor(colors["foreground"]).rgb() if c.alpha() == 255 else QColor(40, 40, 40, c.alpha()))
-    return look.legible(c, bg, CONTRAST)
+    return look.legible(c, bg, target)
 
 
 # ---------------------------------------------------------------------- the panel
@@ -117,7 +120,7 @@ def _presented(paint, theme: str):
     if isinstance(paint, QPen):
         p = QPen(paint)
         p.setWidthF(max(paint.widthF(), 1.0) * PEN_FACTOR)
-        p.setColor(presented_color(paint.color(), theme))
+        p.setColor(presented_color(paint.color(), theme, LINE_CONTRAST[theme]))
         p.setCosmetic(True)
         return p
     b = QBrush(paint)
@@ -225,6 +228,7 @@ def _style_plot(plot: pg.PlotItem, saved: dict, colors: dict) -> None:
         view.sigDeviceRangeChanged.connect(saved["fit"][1])
         plot.vb.sigResized.connect(saved["fit"][1])
     saved["fit_key"] = None
+    saved["title_color"] = fg                    # a panel's setTitle may set its normal colour
     _fit_plot(plot, saved)
 
 
@@ -243,7 +247,7 @@ def _fit_plot(plot: pg.PlotItem, saved: dict) -> None:
     title = plot.titleLabel
     left = plot.getAxis("left").width() if plot.getAxis("left").isVisible() else 0.0
     def key():
-        return (size.width(), size.height(), left, len(title.text), title.opts.get("size"),
+        return (size.width(), size.height(), left, len(title.text), title.opts.get("size"), title.opts.get("color"),
                 outside and tuple(lb.text for _, lb in legend.items))
     if saved.get("fit_key") == key():          # the plot is as the last fit left it
         return
@@ -253,8 +257,8 @@ def _fit_plot(plot: pg.PlotItem, saved: dict) -> None:
         title.item.setTextWidth(-1)
         room = max(width - left - LEGEND_GAP, 50.0)
         for pt in (TITLE_PT, MIN_PT):            # one line at the smaller size before wrapping
-            if _pt(title.opts.get("size")) != pt:
-                title.setText(title.text, size=f"{pt}pt")
+            if _pt(title.opts.get("size")) != pt or title.opts.get("color") != saved["title_color"]:
+                title.setText(title.text, size=f"{pt}pt", color=saved["title_color"])
             if title.item.boundingRect().width() <= room:
                 break
         if title.item.boundingRect().width() > room:
