@@ -79,11 +79,13 @@ def _png(line: str, color: str, point_size: float, dpi: float) -> bytes:
     return buf.getvalue()
 
 
-def render_formula(source: str, color: str, point_size: float, device_pixel_ratio: float = 1.0) -> QPixmap:
+def render_formula(source: str, color: str, point_size: float, device_pixel_ratio: float = 1.0,
+                   columns: int = 2) -> QPixmap:
     """``source`` (mathtext lines separated by newlines) drawn in ``color`` at ``point_size`` pt on
-    a transparent QPixmap, one line under the other (each line is rendered on its own: Matplotlib
-    stacks tall fractions of consecutive lines into each other), sharp at ``device_pixel_ratio``
-    (72 pt = 96 logical pixels, as Qt's fonts)."""
+    a transparent QPixmap, the lines in ``columns`` columns read down then across (a wide panel
+    holds them larger), each line rendered on its own (Matplotlib stacks tall fractions of
+    consecutive lines into each other); sharp at ``device_pixel_ratio`` (72 pt = 96 logical
+    pixels, as Qt's fonts)."""
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QImage, QPainter
 
@@ -91,15 +93,21 @@ def render_formula(source: str, color: str, point_size: float, device_pixel_rati
     images = [QImage.fromData(_png(line, color, float(point_size), 96.0 * dpr), "PNG")
               for line in source.split("\n") if line]
     gap = int(round(0.3 * point_size * dpr))
-    width = max((im.width() for im in images), default=1)
-    height = max(1, sum(im.height() for im in images) + gap * max(len(images) - 1, 0))
+    rows = max(1, -(-len(images) // max(1, columns)))
+    cols = [images[i:i + rows] for i in range(0, len(images), rows)]
+    widths = [max(im.width() for im in col) for col in cols]
+    width = max(1, sum(widths) + 3 * gap * (len(cols) - 1))
+    height = max(1, max(sum(im.height() for im in col) + gap * (len(col) - 1) for col in cols)) if cols else 1
     out = QImage(width, height, QImage.Format.Format_ARGB32_Premultiplied)
     out.fill(Qt.GlobalColor.transparent)
     painter = QPainter(out)
-    y = 0
-    for im in images:
-        painter.drawImage(0, y, im)
-        y += im.height() + gap
+    x = 0
+    for col, w in zip(cols, widths):
+        y = 0
+        for im in col:
+            painter.drawImage(x, y, im)
+            y += im.height() + gap
+        x += w + 3 * gap
     painter.end()
     pixmap = QPixmap.fromImage(out)
     pixmap.setDevicePixelRatio(dpr)

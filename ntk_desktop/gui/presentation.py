@@ -23,7 +23,7 @@ from .presentation_style import MIN_PT, THEMES, TITLE_PT, plot_style_summary, th
 CAPTION_PT = 22
 FORMULA_PT = 18
 #: the most of a panel's height the formula takes (scaled down to fit)
-FORMULA_HEIGHT = 0.13
+FORMULA_HEIGHT = 0.2
 
 
 def format_caption(params, extra: str = "") -> str:

@@ -29,8 +29,10 @@ TICK_PT = 20
 TITLE_PT = 22
 LEGEND_PT = 20
 #: where a plot is too small for its legend beside the data at LEGEND_PT, smaller steps
-LEGEND_STEPS = (LEGEND_PT, 17, 14, 12)
+LEGEND_STEPS = (LEGEND_PT, 17, 14, 12, 10)
 PEN_FACTOR = 2.5
+#: major ticks relative to the normal look (pyqtgraph spaces them for small text)
+TICK_DENSITY = 0.5
 AXIS_PEN = 3.0
 #: the contrast every pen and brush gets against the plot background (a margin over the
 #: WCAG minimum: colours are stored with 16 bits a channel, read back with 8)
@@ -209,6 +211,7 @@ def _style_plot(plot: pg.PlotItem, saved: dict, colors: dict) -> None:
         axis.setPen(pen)
         axis.setTextPen(pg.mkPen(fg))
         axis.setStyle(maxTextLevel=0)            # no minor tick labels at this size (they collide)
+        axis.setTickDensity(TICK_DENSITY)        # nor as many major ones as small text takes
     title = saved["title"]
     plot.titleLabel.setText(plot.titleLabel.text, size=f"{max(TITLE_PT, _pt(title.get('size')) or 0):g}pt",
                             color=fg)
@@ -334,6 +337,7 @@ def _restore_plot(plot: pg.PlotItem, saved: dict) -> None:
             axis.setTextPen(orig["text_pen"])
             axis.setWidth(orig["width"])
             axis.setStyle(maxTextLevel=orig["text_level"])
+            axis.setTickDensity(1.0)             # pyqtgraph's default: no panel sets another
         title = saved["title"]
         plot.titleLabel.item.setTextWidth(-1)
         plot.layout.removeItem(plot.titleLabel)
