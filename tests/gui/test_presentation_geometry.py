@@ -40,3 +40,54 @@ def test_no_overlap_at_any_size_theme_or_panel(qtbot, window):
                                  for p in layout_problems(window, panel)]
     pres.set_active(False)
     assert problems == [], "\n".join(problems)
+
+
+HIDPI_SCRIPT = """
+import json, sys
+sys.path.insert(0, {helpers!r})
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from ntk_desktop.gui import theme
+theme.apply(app)
+from ntk_desktop.gui.main_window import MainWindow
+from presentation_helpers import layout_problems, show_panel
+w = MainWindow(persist=False)
+w.show()
+w.presentation.set_active(True)
+w.presentation.act_formula.setChecked(True)
+w.showNormal()
+w.resize(1920, 1080)
+for _ in range(5):
+    app.processEvents()
+out = {{"dpr": w.devicePixelRatioF(), "problems": []}}
+for p in w.panels:
+    show_panel(w, p)
+    out["problems"] += [p.key + ": " + s for s in layout_problems(w, p)]
+    out[p.key + "_formula_dpr"] = w.presentation.headers[p].formula.pixmap().devicePixelRatio()
+print(json.dumps(out))
+w.presentation.set_active(False)
+w.close()
+"""
+
+
+def test_hidpi_scale_2_a_4k_screen(tmp_path):
+    """3840×2160 at QT_SCALE_FACTOR=2 (1920×1080 logical pixels), before any run: the header with
+    its formula (rendered at the device pixel ratio), controls and plots do not overlap."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    repo = here.parents[1]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QT_SCALE_FACTOR="2", XDG_CONFIG_HOME=str(tmp_path / "cfg"),
+               XDG_DATA_HOME=str(tmp_path / "data"),
+               PYTHONPATH=str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    r = subprocess.run([sys.executable, "-c", HIDPI_SCRIPT.format(helpers=str(here))], env=env, cwd=str(repo),
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["dpr"] == 2.0
+    assert out["kernel_formula_dpr"] == 2.0
+    assert out["problems"] == [], "\n".join(out["problems"])
