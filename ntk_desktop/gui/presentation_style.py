@@ -1,10 +1,12 @@
 """The presentation look of a panel's plots: readable on a projector or in a 1080p recording.
 
 :func:`style_plots` (the generic :meth:`Panel.set_presentation`) gives every PlotItem of a panel
-axis labels, ticks, title and legend of at least :data:`MIN_PT` points, pens ×:data:`PEN_FACTOR`,
+axis labels, ticks and title of at least :data:`MIN_PT` points, pens ×:data:`PEN_FACTOR`,
 a high-contrast light or dark background, every pen and brush of its data items and legend
-samples at least :data:`CONTRAST` against that background (:func:`~.theme.legible`), and its
-legend beside the data instead of over it; ``on=False`` restores exactly what was there.
+samples at least :data:`CONTRAST` against that background (:func:`~.theme.legible`; lines
+:data:`LINE_CONTRAST`, so that a curve stays visible over its own band), and its legend beside
+the data instead of over it (its text stepped down through :data:`LEGEND_STEPS` only where a plot
+is too small to hold it at :data:`LEGEND_PT`); ``on=False`` restores exactly what was there.
 :func:`style_new_items` styles what a draw added since (a legend entry, per-point brushes).
 """
 from __future__ import annotations
@@ -23,7 +25,7 @@ from . import theme as look
 from .plot_style import data_items, drawn_items, item_paints, plot_items, point_brushes, set_item_paint
 
 THEMES = ("light", "dark")
-MIN_PT = 20           # axis labels, ticks and legend at least this size
+MIN_PT = 20           # axis labels, ticks, titles and (where it fits) legends at least this size
 LABEL_PT = 24
 TICK_PT = 20
 TITLE_PT = 22
