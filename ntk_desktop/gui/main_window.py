@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (QCheckBox, QDockWidget, QFileDialog, QHBoxLayout,
 from .. import __version__
 from ..errors import NTKInputError
 from . import theme
+from .fields import FieldGuard
 from .kernel_panel import KernelPanel
 from .panel import Panel
 from .params_panel import NetworkParams, ParamsPanel
@@ -101,6 +102,8 @@ class MainWindow(WindowState, QMainWindow):
         self._make_toolbar()
         self._make_params_dock()
         self._make_status_bar()
+        self.field_guard = FieldGuard(lambda text: self.show_message(text, error=True), self)
+        self.field_guard.watch([self.params])
         self.add_panel(KernelPanel())
         from .training_panel import TrainingPanel
         self.add_panel(TrainingPanel(), tabify_with="kernel")
@@ -244,6 +247,7 @@ class MainWindow(WindowState, QMainWindow):
             self.tabifyDockWidget(self.docks[tabify_with], dock)
         self.docks[panel.key] = dock
         self.panels.append(panel)
+        self.field_guard.watch([panel])           # bad values get one line of explanation
         self.view_menu.addAction(dock.toggleViewAction())
         panel.requestChanged.connect(lambda p=panel: self._on_panel_request_changed(p))
         panel.runRequested.connect(lambda p=panel: (self.set_active(p), self.run()))

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (QAbstractButton, QComboBox, QDoubleSpinBox, QHBox
 
 from . import hover, theme
 from .params_panel import NetworkParams
+from .presentation_style import style_new_items, style_plots
 from .settings import read_value
 
 INFO_STYLE = "QLabel { color: #222; font-size: 12pt; }"
@@ -68,6 +69,8 @@ class Panel(QWidget):
     hint: Optional[QLabel] = None
     #: the line of text above the plots (see :meth:`make_info`)
     info: Optional[QLabel] = None
+    #: the presentation theme ("light"/"dark") while presentation mode shows the panel, else None
+    presentation_theme: Optional[str] = None
 
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
@@ -174,6 +177,8 @@ class Panel(QWidget):
             self._place_hint()
         else:
             self.draw(snap)
+        if self.presentation_theme is not None:      # what the draw added gets the presentation look
+            style_new_items(self, self.presentation_theme)
         hover.refresh(self)          # a label under a still mouse reads the new data
 
     def draw(self, snapshot: Any) -> None:
@@ -214,7 +219,7 @@ class Panel(QWidget):
     def set_presentation(self, on: bool, theme: str = "light") -> None:
         """Presentation mode: large fonts, thick lines, high-contrast ``theme`` ("light"/"dark");
         ``on=False`` restores the normal look.  Default: scales every PlotItem of the panel."""
-        from .presentation import style_plots
+        self.presentation_theme = theme if on else None
         style_plots(self, on, theme)
 
     def caption(self) -> str:

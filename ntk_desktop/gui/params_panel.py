@@ -85,6 +85,7 @@ class ParamsPanel(QWidget):
         self.widths.setPlaceholderText("e.g. 100, 1000")
         self.widths.setToolTip("one family of curves per width: every hidden layer has that width\n"
                                + WIDTHS_HINT)
+        self.widths.setStatusTip(WIDTHS_HINT)
         self.n_init = QSpinBox(minimum=1, maximum=MAX_INITS)
         self.n_init.setToolTip("random initializations per width (seeds seed, seed+1, …)")
         self.nonlinearity = QComboBox()

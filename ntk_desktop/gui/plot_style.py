@@ -193,3 +193,61 @@ def plot_items(widget) -> List[pg.PlotItem]:
 def data_items(plot: pg.PlotItem) -> list:
     """The curves of ``plot`` (PlotDataItems and PlotCurveItems)."""
     return [it for it in plot.items if isinstance(it, (pg.PlotDataItem, pg.PlotCurveItem))]
+
+
+def drawn_items(plot: pg.PlotItem) -> list:
+    """Everything ``plot`` draws data with — curves, scatters, bands — and the items its legend
+    draws samples of (stand-ins that are never plotted included), each once."""
+    kinds = (pg.PlotDataItem, pg.PlotCurveItem, pg.ScatterPlotItem, BandItem)
+    out = [it for it in plot.items if isinstance(it, kinds)]
+    legend = plot.legend
+    if legend is not None:
+        out += [sample.item for sample, _label in legend.items
+                if isinstance(getattr(sample, "item", None), kinds) and sample.item not in out]
+    return out
+
+
+#: the pens and brushes of each kind of drawn item: name → (option key, setter)
+_PAINTS = {
+    pg.PlotDataItem: {"pen": ("pen", "setPen"), "fill": ("fillBrush", "setFillBrush"),
+                      "symbol_pen": ("symbolPen", "setSymbolPen"), "symbol_brush": ("symbolBrush", "setSymbolBrush")},
+    pg.PlotCurveItem: {"pen": ("pen", "setPen"), "fill": ("brush", "setBrush")},
+    pg.ScatterPlotItem: {"symbol_pen": ("pen", "setPen"), "symbol_brush": ("brush", "setBrush")},
+}
+
+
+def item_paints(item) -> dict:
+    """The pens (``pen``, ``symbol_pen``) and brushes (``fill``, ``symbol_brush``) ``item`` draws
+    with, as QPen/QBrush copies; those it does not draw (None, NoPen, NoBrush) left out.  A
+    symbol pen or brush is only listed when the item draws symbols."""
+    if isinstance(item, BandItem):
+        found = {"pen": QPen(item.pen()), "fill": pg.QtGui.QBrush(item.brush())}
+    else:
+        table = next((t for kind, t in _PAINTS.items() if isinstance(item, kind)), {})
+        symbols = isinstance(item, pg.ScatterPlotItem) or item.opts.get("symbol") is not None
+        fills = not isinstance(item, pg.PlotDataItem) or item.opts.get("fillLevel") is not None
+        found = {}
+        for name, (key, _setter) in table.items():
+            value = item.opts.get(key)
+            if value is None or (name.startswith("symbol") and not symbols) or (name == "fill" and not fills):
+                continue
+            found[name] = pg.mkPen(value) if name.endswith("pen") else pg.mkBrush(value)
+    return {name: v for name, v in found.items()
+            if not (isinstance(v, QPen) and v.style() == Qt.PenStyle.NoPen)
+            and not (isinstance(v, pg.QtGui.QBrush) and v.style() == Qt.BrushStyle.NoBrush)}
+
+
+def set_item_paint(item, name: str, value) -> None:
+    """Set one of :func:`item_paints`' pens or brushes of ``item``."""
+    if isinstance(item, BandItem):
+        (item.setPen if name == "pen" else item.setBrush)(value)
+        return
+    table = next(t for kind, t in _PAINTS.items() if isinstance(item, kind))
+    getattr(item, table[name][1])(value)
+
+
+def point_brushes(item) -> list:
+    """The per-point brushes of a ScatterPlotItem (QBrush or None each); [] for other items."""
+    if not isinstance(item, pg.ScatterPlotItem) or len(item.data) == 0:
+        return []
+    return list(item.data["brush"])

@@ -1,196 +1,29 @@
 """Presentation mode: readable on a projector or in a 1080p screen recording.
 
-* :func:`style_plots` — the generic :meth:`Panel.set_presentation`: every PlotItem of a panel gets
-  axis labels, ticks, title and legend of at least :data:`MIN_PT` points, pens ×:data:`PEN_FACTOR`
-  and a high-contrast light or dark look; ``on=False`` restores exactly what was there;
+* the plots' look (:mod:`.presentation_style`): large fonts, thick high-contrast pens, legends
+  beside the data;
 * :class:`PresentationController` — the window side: View → Presentation mode (F11), full screen,
-  parameters dock, status bar and most of the toolbar hidden, a caption of the parameters (and the
-  panel's time t) over each shown panel; toggling back restores the previous layout.
+  parameters dock, status bar and most of the toolbar hidden, and at the top of each shown panel
+  (in its layout, above its controls and plots) a :class:`PresentationHeader`: the caption of the
+  parameters (and the panel's time t) and, with View → Show formula (F9), the recursion being
+  plotted (:mod:`.formula`); toggling back restores the previous layout.
 """
 from __future__ import annotations
 
-import re
-import weakref
-from typing import Dict, Optional
+from typing import Dict
 
-import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtGui import QAction, QActionGroup, QColor, QKeySequence, QPen
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from .plot_style import data_items, plot_items
+from ..errors import NTKInputError
+from .formula import fitted, formula_source, render_formula
+from .presentation_style import MIN_PT, THEMES, TITLE_PT, plot_style_summary, theme_colors  # noqa: F401
 
-THEMES = ("light", "dark")
-MIN_PT = 20           # axis labels, ticks and legend at least this size
-LABEL_PT = 24
-TICK_PT = 20
-TITLE_PT = 22
-LEGEND_PT = 20
 CAPTION_PT = 22
-PEN_FACTOR = 2.5
-AXIS_PEN = 3.0
-
-_COLORS = {
-    "light": {"background": "#ffffff", "foreground": "#000000", "legend": (255, 255, 255, 235)},
-    "dark": {"background": "#000000", "foreground": "#ffffff", "legend": (0, 0, 0, 235)},
-}
-
-
-#: per panel, the normal look of each of its plots while presentation mode shows them
-_SAVED: "weakref.WeakKeyDictionary[QWidget, Dict]" = weakref.WeakKeyDictionary()
-
-
-def theme_colors(theme: str) -> dict:
-    return _COLORS.get(theme, _COLORS["light"])
-
-
-def _pt(size) -> Optional[float]:
-    m = re.match(r"\s*([0-9.]+)\s*pt", str(size or ""))
-    return float(m.group(1)) if m else None
-
-
-def _dark(c: QColor) -> bool:
-    return (0.2126 * c.redF() + 0.7152 * c.greenF() + 0.0722 * c.blueF()) < 0.25
-
-
-def _light(c: QColor) -> bool:
-    return (0.2126 * c.redF() + 0.7152 * c.greenF() + 0.0722 * c.blueF()) > 0.85
-
-
-def _view_of(plot):
-    for v in plot.scene().views() if plot.scene() is not None else ():
-        return v
-    return None
-
-
-def style_plots(panel: QWidget, on: bool, theme: str = "light") -> None:
-    """Presentation look for every PlotItem of ``panel`` (on), or the saved normal look (off)."""
-    store: Dict = _SAVED.setdefault(panel, {})
-    if not on:
-        for plot, saved in list(store.items()):
-            _restore_plot(plot, saved)
-        store.clear()
-        return
-    colors = theme_colors(theme)
-    for plot in plot_items(panel):
-        if plot not in store:
-            store[plot] = _save_plot(plot)
-        _style_plot(plot, store[plot], colors)
-
-
-def _save_plot(plot: pg.PlotItem) -> dict:
-    saved = {"axes": {}, "pens": {}, "view_bg": None, "legend": None,
-             "title": dict(plot.titleLabel.opts)}
-    view = _view_of(plot)
-    if view is not None:
-        saved["view_bg"] = QColor(view.backgroundBrush().color())
-    for name in ("left", "bottom", "top", "right"):
-        axis = plot.getAxis(name)
-        font = axis.style.get("tickFont")
-        saved["axes"][name] = {"label_style": dict(axis.labelStyle), "tick_font": None if font is None else pg.QtGui.QFont(font),
-                               "pen": QPen(axis.pen()), "text_pen": QPen(axis.textPen())}
-    for item in data_items(plot):
-        saved["pens"][item] = QPen(pg.mkPen(item.opts.get("pen")))
-    legend = plot.legend
-    if legend is not None:
-        saved["legend"] = {"size": legend.opts.get("labelTextSize"), "color": legend.opts.get("labelTextColor"),
-                           "brush": legend.opts.get("brush"), "pen": legend.opts.get("pen")}
-    return saved
-
-
-def _style_plot(plot: pg.PlotItem, saved: dict, colors: dict) -> None:
-    fg, bg = colors["foreground"], colors["background"]
-    view = _view_of(plot)
-    if view is not None:
-        view.setBackground(bg)
-    for name, orig in saved["axes"].items():
-        axis = plot.getAxis(name)
-        style = dict(orig["label_style"])
-        style["font-size"] = f"{max(LABEL_PT, _pt(style.get('font-size')) or 0):g}pt"
-        style["color"] = fg
-        axis.labelStyle = style
-        if axis.labelText or axis.labelUnits:
-            axis.setLabel(axis.labelText, axis.labelUnits, **style)
-        font = pg.QtGui.QFont(orig["tick_font"]) if orig["tick_font"] is not None else pg.QtGui.QFont()
-        font.setPointSizeF(max(TICK_PT, font.pointSizeF()))
-        axis.setTickFont(font)
-        pen = QPen(orig["pen"])
-        pen.setColor(QColor(fg))
-        pen.setWidthF(max(AXIS_PEN, pen.widthF() * 2))
-        axis.setPen(pen)
-        axis.setTextPen(pg.mkPen(fg))
-    for item, pen in saved["pens"].items():
-        if pen.style() == Qt.PenStyle.NoPen:
-            continue
-        p = QPen(pen)
-        p.setWidthF(max(pen.widthF(), 1.0) * PEN_FACTOR)
-        c = p.color()
-        if bg == "#000000" and _dark(c):
-            c = QColor(fg if c.alpha() == 255 else QColor(220, 220, 220, c.alpha()))
-            p.setColor(c)
-        elif bg == "#ffffff" and _light(c) and c.alpha() == 255:
-            p.setColor(QColor(fg))
-        p.setCosmetic(True)
-        item.setPen(p)
-    title = saved["title"]
-    plot.titleLabel.setText(plot.titleLabel.text, size=f"{max(TITLE_PT, _pt(title.get('size')) or 0):g}pt",
-                            color=fg)
-    legend = plot.legend
-    if legend is not None and saved["legend"] is not None:
-        legend.setLabelTextSize(f"{LEGEND_PT}pt")
-        legend.setLabelTextColor(fg)
-        legend.setBrush(pg.mkBrush(*colors["legend"]))
-        legend.setPen(pg.mkPen(fg, width=1.5))
-
-
-def _restore_plot(plot: pg.PlotItem, saved: dict) -> None:
-    try:
-        view = _view_of(plot)
-        if view is not None and saved["view_bg"] is not None:
-            view.setBackground(saved["view_bg"])
-        for name, orig in saved["axes"].items():
-            axis = plot.getAxis(name)
-            axis.labelStyle = dict(orig["label_style"])
-            if axis.labelText or axis.labelUnits:
-                axis.setLabel(axis.labelText, axis.labelUnits, **orig["label_style"])
-            axis.setTickFont(orig["tick_font"])
-            axis.setPen(orig["pen"])
-            axis.setTextPen(orig["text_pen"])
-        for item, pen in saved["pens"].items():
-            item.setPen(pen)
-        title = saved["title"]
-        plot.titleLabel.setText(plot.titleLabel.text, **{k: v for k, v in title.items() if k in ("size", "color")})
-        legend = plot.legend
-        if legend is not None and saved["legend"] is not None:
-            lg = saved["legend"]
-            if lg["size"]:
-                legend.setLabelTextSize(lg["size"])
-            if lg["color"] is not None:
-                legend.setLabelTextColor(lg["color"])
-            legend.setBrush(lg["brush"])
-            legend.setPen(lg["pen"])
-    except RuntimeError:       # the item was deleted meanwhile
-        pass
-
-
-def plot_style_summary(panel: QWidget) -> dict:
-    """Font sizes (pt) and pen widths as the plots now have them (tests, diagnostics)."""
-    out = {"label_pt": [], "tick_pt": [], "legend_pt": [], "title_pt": [], "pen_widths": [], "axis_pen": []}
-    for plot in plot_items(panel):
-        for name in ("left", "bottom"):
-            axis = plot.getAxis(name)
-            out["label_pt"].append(_pt(axis.labelStyle.get("font-size")))
-            f = axis.style.get("tickFont")
-            out["tick_pt"].append(None if f is None else f.pointSizeF())
-            out["axis_pen"].append(axis.pen().widthF())
-        if plot.legend is not None:
-            out["legend_pt"].append(_pt(plot.legend.opts.get("labelTextSize")))
-        out["title_pt"].append(_pt(plot.titleLabel.opts.get("size")))
-        for item in data_items(plot):
-            pen = pg.mkPen(item.opts.get("pen"))
-            if pen.style() != Qt.PenStyle.NoPen:
-                out["pen_widths"].append(pen.widthF())
-    return out
+FORMULA_PT = 18
+#: the most of a panel's height the formula takes (scaled down to fit)
+FORMULA_HEIGHT = 0.2
 
 
 def format_caption(params, extra: str = "") -> str:
@@ -206,8 +39,85 @@ def format_caption(params, extra: str = "") -> str:
     return " · ".join(parts)
 
 
+class PresentationHeader(QWidget):
+    """The top of a panel in presentation mode: the caption and, when shown, the formula."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("presentation_header")
+        self.caption = QLabel()
+        self.caption.setObjectName("presentation_caption")
+        self.caption.setTextFormat(Qt.TextFormat.PlainText)
+        self.caption.setWordWrap(True)
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.formula = QLabel()
+        self.formula.setObjectName("presentation_formula")
+        self.formula.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.formula.hide()
+        self._formula_full = None           # the rendered pixmap before fitting the width
+        #: what the formula shown was rendered from: (source, colour, device pixel ratio)
+        self.formula_key = None
+        self._look = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 4, 10, 4)
+        layout.setSpacing(4)
+        layout.addWidget(self.caption)
+        layout.addWidget(self.formula)
+        if parent is not None:
+            parent.installEventFilter(self)
+
+    def set_look(self, colors: dict) -> None:
+        if colors != self._look:
+            self._look = dict(colors)
+            self.setStyleSheet(f"QWidget#presentation_header {{ background: {colors['background']}; }} "
+                               f"QLabel {{ color: {colors['foreground']}; background: {colors['background']}; "
+                               f"font-size: {CAPTION_PT}pt; }}")
+            self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+
+    def set_caption(self, text: str) -> None:
+        if text != self.caption.text():
+            self.caption.setText(text)
+
+    def show_formula(self, source: str, color: str) -> None:
+        """Show the mathtext ``source`` under the caption in ``color`` (rendered when it changed)."""
+        key = (source, color, self.devicePixelRatioF())
+        if key != self.formula_key or self._formula_full is None:
+            self.set_formula(render_formula(source, color, FORMULA_PT, key[2]))
+            self.formula_key = key
+
+    def set_formula(self, pixmap) -> None:
+        """Show ``pixmap`` under the caption (None: hide the formula)."""
+        self._formula_full = pixmap
+        self.formula_key = None
+        self.formula.setVisible(pixmap is not None)
+        self._fit_formula()
+
+    def _fit_formula(self) -> None:
+        """The formula as large as rendered, but within the header's width and
+        :data:`FORMULA_HEIGHT` of the panel's height (the plots keep the rest)."""
+        if self._formula_full is None:
+            return
+        margins = self.layout().contentsMargins()
+        panel = self.parentWidget()
+        max_height = int(FORMULA_HEIGHT * panel.height()) if panel is not None else self._formula_full.height()
+        pixmap = fitted(self._formula_full, self.width() - margins.left() - margins.right(), max_height)
+        height = int(round(pixmap.height() / pixmap.devicePixelRatio()))
+        if self.formula.height() != height or self.formula.pixmap().cacheKey() != pixmap.cacheKey():
+            self.formula.setPixmap(pixmap)
+            self.formula.setFixedHeight(height)
+
+    def eventFilter(self, obj, event):
+        if obj is self.parentWidget() and event.type() == QEvent.Type.Resize:
+            self._fit_formula()
+        return False
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._fit_formula()
+
+
 class PresentationController(QObject):
-    """View → Presentation mode (F11) and View → Presentation theme for a MainWindow."""
+    """View → Presentation mode (F11), Show formula (F9) and Presentation theme for a MainWindow."""
 
     def __init__(self, window):
         super().__init__(window)
@@ -216,12 +126,20 @@ class PresentationController(QObject):
         self.theme = "light"
         self._saved = None
         self.captions: Dict[object, QLabel] = {}
+        self.headers: Dict[object, PresentationHeader] = {}
         self.act_toggle = QAction("&Presentation mode", window)
         self.act_toggle.setCheckable(True)
         self.act_toggle.setShortcut(QKeySequence(Qt.Key.Key_F11))
         self.act_toggle.setToolTip("Large fonts, thick lines, full screen, a caption of the parameters (F11)")
         self.act_toggle.toggled.connect(self.set_active)
         window.addAction(self.act_toggle)      # the shortcut works while the menu bar is hidden
+        self.act_formula = QAction("Show &formula", window)
+        self.act_formula.setCheckable(True)
+        self.act_formula.setShortcut(QKeySequence(Qt.Key.Key_F9))
+        self.act_formula.setToolTip("In presentation mode, show the recursion of Σ, Σ̇ and Θ being plotted "
+                                    "under the caption (F9)")
+        self.act_formula.toggled.connect(lambda _on: self.update_captions())
+        window.addAction(self.act_formula)
         self.theme_group = QActionGroup(window)
         self.theme_actions = {}
         for name, label in (("light", "High-contrast &light"), ("dark", "High-contrast &dark")):
@@ -234,6 +152,7 @@ class PresentationController(QObject):
         menu = window.view_menu
         menu.addSeparator()
         menu.addAction(self.act_toggle)
+        menu.addAction(self.act_formula)
         sub = menu.addMenu("Presentation &theme")
         for a in self.theme_actions.values():
             sub.addAction(a)
@@ -278,9 +197,11 @@ class PresentationController(QObject):
             self.active = False
             for p in w.panels:
                 p.set_presentation(False, self.theme)
-            for lbl in self.captions.values():
-                lbl.hide()
-                lbl.deleteLater()
+            for header in self.headers.values():
+                header.hide()
+                header.setParent(None)
+                header.deleteLater()
+            self.headers.clear()
             self.captions.clear()
             saved, self._saved = self._saved, None
             if saved is not None:
@@ -302,30 +223,49 @@ class PresentationController(QObject):
             extra = ""
         return format_caption(self.window.params.params(), extra)
 
+    def formula_text(self) -> str:
+        """The mathtext of the recursion for the current parameters."""
+        return formula_source(self.window.params.params())
+
     def update_captions(self) -> None:
+        """The header of each shown panel: its caption, and the formula when it is toggled on."""
         if not self.active:
             return
         colors = theme_colors(self.theme)
+        try:
+            formula = self.formula_text() if self.act_formula.isChecked() else None
+        except NTKInputError:      # incomplete parameters (the widths being typed): keep what is shown
+            formula = ""
         for p in self._shown_panels():
-            lbl = self.captions.get(p)
-            if lbl is None:
-                lbl = QLabel(p)
-                lbl.setObjectName("presentation_caption")
-                lbl.setTextFormat(Qt.TextFormat.PlainText)
-                lbl.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-                self.captions[p] = lbl
-            bg = QColor(colors["background"])
-            lbl.setStyleSheet(f"QLabel {{ color: {colors['foreground']}; font-size: {CAPTION_PT}pt; "
-                              f"background: rgba({bg.red()},{bg.green()},{bg.blue()},200); padding: 4px 10px; }}")
-            lbl.setText(self.caption_text(p))
-            lbl.setWordWrap(True)
-            lbl.setMaximumWidth(max(200, p.width() - 16))
-            lbl.adjustSize()
-            lbl.move(8, 4)
-            lbl.show()
-            lbl.raise_()
+            header = self._header(p)
+            header.set_look(colors)
+            header.set_caption(self._safe_caption(p, header))
+            if formula is None:
+                header.set_formula(None)
+            elif formula:
+                header.show_formula(formula, colors["foreground"])
 
     # ------------------------------------------------------------------ helpers
+    def _safe_caption(self, panel, header) -> str:
+        try:
+            return self.caption_text(panel)
+        except NTKInputError:      # incomplete parameters: the caption shown stays
+            return header.caption.text()
+
+    def _header(self, panel) -> PresentationHeader:
+        """The panel's header, at the top of its layout (above its controls and plots; panels are
+        built with :meth:`Panel.stack`, a box layout)."""
+        header = self.headers.get(panel)
+        if header is None:
+            header = PresentationHeader(panel)
+            layout = panel.layout()
+            if isinstance(layout, QBoxLayout):
+                layout.insertWidget(0, header)
+            self.headers[panel] = header
+            self.captions[panel] = header.caption
+            header.show()
+        return header
+
     def _toolbars(self):
         from PySide6.QtWidgets import QToolBar
         return self.window.findChildren(QToolBar)

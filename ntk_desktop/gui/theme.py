@@ -69,3 +69,51 @@ def plot_font(point_size: float, bold: bool = False) -> QFont:
     f.setPointSizeF(point_size)
     f.setBold(bold)
     return f
+
+
+# ---------------------------------------------------------------------- contrast (WCAG 2)
+#: the least contrast of a plotted item against its plot's background (WCAG 2.1, graphical objects)
+MIN_CONTRAST = 3.0
+
+
+def relative_luminance(c: QColor) -> float:
+    """WCAG 2 relative luminance of the opaque colour ``c`` (its alpha is ignored)."""
+    def channel(v: float) -> float:
+        return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+    return 0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF()) + 0.0722 * channel(c.blueF())
+
+
+def composite(c: QColor, background: QColor) -> QColor:
+    """``c`` drawn with its alpha over the opaque ``background``: the colour the eye sees."""
+    a = c.alphaF()
+    return QColor.fromRgbF(*(a * f + (1.0 - a) * b for f, b in
+                             zip(c.getRgbF()[:3], background.getRgbF()[:3])))
+
+
+def contrast_ratio(c: QColor, background: QColor) -> float:
+    """WCAG 2 contrast ratio (1..21) of ``c`` (alpha-composited) against ``background``."""
+    l1 = relative_luminance(composite(c, background))
+    l2 = relative_luminance(background)
+    return (max(l1, l2) + 0.05) / (min(l1, l2) + 0.05)
+
+
+def legible(c: QColor, background: QColor, target: float = MIN_CONTRAST) -> QColor:
+    """``c`` if it reaches ``target`` contrast on ``background``; else the same hue made more
+    opaque, and if full opacity is not enough, mixed toward black (light background) or white
+    (dark background) by the least amount that reaches ``target``."""
+    c = QColor(c)
+    if contrast_ratio(c, background) >= target:
+        return c
+    for alpha in range(c.alpha(), 256, 5):
+        c.setAlpha(alpha)
+        if contrast_ratio(c, background) >= target:
+            return c
+    c.setAlpha(255)
+    toward = 0.0 if relative_luminance(background) > 0.18 else 1.0
+    rgb = c.getRgbF()[:3]
+    for k in range(1, 21):
+        t = k / 20.0
+        mixed = QColor.fromRgbF(*((1.0 - t) * v + t * toward for v in rgb))
+        if contrast_ratio(mixed, background) >= target:
+            return mixed
+    return QColor.fromRgbF(toward, toward, toward)
