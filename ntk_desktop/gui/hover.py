@@ -212,7 +212,7 @@ def attach(panel, installer: Optional[_Installer] = None) -> list:
     """Attach hovers to the PlotItems of ``panel`` that have none yet; every PlotHover of it."""
     installer = installer or panel.findChild(_Installer)
     for plot in plot_items(panel):
-        if plot not in installer.hovers and plot.scene() is not None and not isinstance(plot, pg.ColorBarItem):
+        if plot not in installer.hovers and plot.scene() is not None:
             installer.hovers[plot] = PlotHover(plot, installer)
     return list(installer.hovers.values())
 

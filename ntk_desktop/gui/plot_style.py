@@ -177,8 +177,13 @@ class Legend(pg.LegendItem):
 
 
 # ---------------------------------------------------------------------- finding plots
-def plot_items(widget) -> List[pg.PlotItem]:
-    """Every PlotItem shown by ``widget`` (PlotWidgets and GraphicsLayoutWidgets)."""
+def is_colour_bar(item) -> bool:
+    """Whether ``item`` is a colour bar: a PlotItem that shows a colour scale, not data (no data
+    area to keep large, no curves to hover, no legend); the one rule for every caller."""
+    return isinstance(item, pg.ColorBarItem)
+
+
+def _scene_plots(widget) -> List[pg.PlotItem]:
     items = []
     for view in widget.findChildren(pg.GraphicsView):
         scene = view.scene()
@@ -188,6 +193,17 @@ def plot_items(widget) -> List[pg.PlotItem]:
             if isinstance(it, pg.PlotItem) and it not in items:
                 items.append(it)
     return items
+
+
+def plot_items(widget) -> List[pg.PlotItem]:
+    """Every data plot shown by ``widget`` (PlotWidgets and GraphicsLayoutWidgets): its PlotItems
+    that are not colour bars (:func:`colour_bars`)."""
+    return [it for it in _scene_plots(widget) if not is_colour_bar(it)]
+
+
+def colour_bars(widget) -> List[pg.PlotItem]:
+    """The colour bars (``pg.ColorBarItem``) shown by ``widget``."""
+    return [it for it in _scene_plots(widget) if is_colour_bar(it)]
 
 
 def data_items(plot: pg.PlotItem) -> list:

@@ -17,12 +17,13 @@ import weakref
 from typing import Dict, Optional
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSizeF, Qt
 from PySide6.QtGui import QBrush, QColor, QPen
 from PySide6.QtWidgets import QWidget
 
 from . import theme as look
-from .plot_style import data_items, drawn_items, item_paints, plot_items, point_brushes, set_item_paint
+from .plot_style import (colour_bars, data_items, drawn_items, item_paints, plot_items, point_brushes,
+                         set_item_paint)
 
 THEMES = ("light", "dark")
 MIN_PT = 20           # axis labels, ticks, titles and (where it fits) legends at least this size
@@ -87,10 +88,10 @@ def presented_color(c: QColor, theme: str, target: float = CONTRAST) -> QColor:
 # ---------------------------------------------------------------------- the panel
 def style_plots(panel: QWidget, on: bool, theme: str = "light") -> None:
     """Presentation look for every PlotItem of ``panel`` (on), or the saved normal look (off)."""
-    store: Dict = _SAVED.setdefault(panel, {"plots": {}, "items": {}, "points": {}})
+    store: Dict = _SAVED.setdefault(panel, {"plots": {}, "bars": {}, "items": {}, "points": {}})
     if not on:
         _restore_items(store)
-        for plot, saved in list(store["plots"].items()):
+        for plot, saved in list(store["plots"].items()) + list(store["bars"].items()):
             _restore_plot(plot, saved)
         for key in store:
             store[key].clear()
@@ -100,6 +101,11 @@ def style_plots(panel: QWidget, on: bool, theme: str = "light") -> None:
         if plot not in store["plots"]:
             store["plots"][plot] = _save_plot(plot)
         _style_plot(plot, store["plots"][plot], colors)
+    for bar in colour_bars(panel):          # its scale's ticks and label as legible as the axes'
+        if bar not in store["bars"]:
+            store["bars"][bar] = _save_plot(bar)
+        _style_axes(bar, store["bars"][bar], colors["foreground"])
+        bar.axis.setWidth(None)             # as wide as its larger tick labels take
     style_new_items(panel, theme)
 
 
@@ -191,11 +197,8 @@ def _save_plot(plot: pg.PlotItem) -> dict:
     return saved
 
 
-def _style_plot(plot: pg.PlotItem, saved: dict, colors: dict) -> None:
-    fg, bg = colors["foreground"], colors["background"]
-    view = _view_of(plot)
-    if view is not None:
-        view.setBackground(bg)
+def _style_axes(plot: pg.PlotItem, saved: dict, fg: str) -> None:
+    """Axis labels, ticks and pens of ``plot`` in the presentation look."""
     for name, orig in saved["axes"].items():
         axis = plot.getAxis(name)
         style = dict(orig["label_style"])
@@ -214,6 +217,14 @@ def _style_plot(plot: pg.PlotItem, saved: dict, colors: dict) -> None:
         axis.setTextPen(pg.mkPen(fg))
         axis.setStyle(maxTextLevel=0)            # no minor tick labels at this size (they collide)
         axis.setTickDensity(TICK_DENSITY)        # nor as many major ones as small text takes
+
+
+def _style_plot(plot: pg.PlotItem, saved: dict, colors: dict) -> None:
+    fg, bg = colors["foreground"], colors["background"]
+    view = _view_of(plot)
+    if view is not None:
+        view.setBackground(bg)
+    _style_axes(plot, saved, fg)
     title = saved["title"]
     plot.titleLabel.setText(plot.titleLabel.text, size=f"{max(TITLE_PT, _pt(title.get('size')) or 0):g}pt",
                             color=fg)
@@ -246,7 +257,7 @@ def _fit_plot(plot: pg.PlotItem, saved: dict) -> None:
     view = _view_of(plot)
     if view is None:
         return
-    size = view.viewport().size()
+    size = _cell_size(plot, view)
     legend = plot.legend
     outside = legend is not None and legend.parentItem() is plot and legend.isVisible() and bool(legend.items)
     title = plot.titleLabel
@@ -256,7 +267,7 @@ def _fit_plot(plot: pg.PlotItem, saved: dict) -> None:
                 outside and tuple(lb.text for _, lb in legend.items))
     if saved.get("fit_key") == key():          # the plot is as the last fit left it
         return
-    width, height = float(size.width()), float(size.height())
+    width, height = size.width(), size.height()
     title_h = 0.0
     if title.isVisible() and title.text.strip():
         title.item.setTextWidth(-1)
@@ -284,6 +295,36 @@ def _fit_plot(plot: pg.PlotItem, saved: dict) -> None:
     if getattr(view, "centralWidget", None) is plot:    # the view sized the plot before this fit
         plot.setGeometry(0.0, 0.0, width, height)
     saved["fit_key"] = key()
+
+
+def _cell_size(plot: pg.PlotItem, view) -> QSizeF:
+    """The room ``plot`` has: the view's, or where a layout grid holds several plots, its cells'
+    share of the view by the grid's stretch factors (equal shares where none is set) after the
+    columns and rows that do not stretch (colour bars).  Taken from the view's size and the grid
+    alone, never from the plots' sizes: a fit that read the sizes its own last fit gave would
+    keep a plot as wide as it once was."""
+    size = QSizeF(view.viewport().size())
+    layout = getattr(view, "ci", None)
+    cells = None if layout is None or getattr(view, "centralWidget", None) is plot else layout.items.get(plot)
+    if not cells:
+        return size
+    grid = layout.layout
+    return QSizeF(_share(size.width(), grid, {c for _r, c in cells}, grid.columnCount(), True),
+                  _share(size.height(), grid, {r for r, _c in cells}, grid.rowCount(), False))
+
+
+def _share(total: float, grid, mine: set, n: int, columns: bool) -> float:
+    stretch = [(grid.columnStretchFactor if columns else grid.rowStretchFactor)(i) for i in range(n)]
+    if not any(stretch):
+        stretch = [1] * n
+    fixed = 0.0
+    for i in range(n):
+        if stretch[i] == 0:
+            items = (grid.itemAt(r, i) if columns else grid.itemAt(i, r) for r in range(grid.rowCount() if columns
+                                                                                      else grid.columnCount()))
+            fixed += max((it.geometry().width() if columns else it.geometry().height()
+                          for it in items if it is not None), default=0.0)
+    return max(total - fixed, 1.0) * sum(stretch[i] for i in mine) / sum(stretch)
 
 
 def _fit_legend_columns(legend, max_height: float, max_width: float) -> float:
