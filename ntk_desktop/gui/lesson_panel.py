@@ -129,6 +129,8 @@ class LessonPanel(Panel):
     title = "Lessons"
     job = staticmethod(lesson_job)
     defaults = dict(lesson=next(iter(LESSONS)), setting="quick")
+    #: a lesson runs its own settings, not the Parameters panel's network
+    uses_network_params = False
 
     def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)

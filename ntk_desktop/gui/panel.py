@@ -60,6 +60,8 @@ class Panel(QWidget):
     #: the request and snapshot dataclasses of ``job`` (sessions rebuild a snapshot from them)
     request_type: Optional[type] = None
     snapshot_type: Optional[type] = None
+    #: whether the job uses the Parameters panel's network (the presentation caption names it)
+    uses_network_params: bool = True
 
     requestChanged = Signal()
     #: the panel asks for its job to run now (e.g. the training points were moved by hand)

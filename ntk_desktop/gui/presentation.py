@@ -24,6 +24,10 @@ CAPTION_PT = 22
 FORMULA_PT = 18
 #: the most of a panel's height the formula takes (scaled down to fit)
 FORMULA_HEIGHT = 0.2
+#: ... on a panel under SHORT_PANEL pixels high (a 720- or 768-line projector): the plots under
+#: the formula keep room for their titles, axes and data
+FORMULA_HEIGHT_SHORT = 0.13
+SHORT_PANEL = 720
 
 
 def format_caption(params, extra: str = "") -> str:
@@ -94,12 +98,17 @@ class PresentationHeader(QWidget):
 
     def _fit_formula(self) -> None:
         """The formula as large as rendered, but within the header's width and
-        :data:`FORMULA_HEIGHT` of the panel's height (the plots keep the rest)."""
+        :data:`FORMULA_HEIGHT` of the panel's height (:data:`FORMULA_HEIGHT_SHORT` of a short
+        panel; the plots keep the rest)."""
         if self._formula_full is None:
             return
         margins = self.layout().contentsMargins()
         panel = self.parentWidget()
-        max_height = int(FORMULA_HEIGHT * panel.height()) if panel is not None else self._formula_full.height()
+        if panel is None:
+            max_height = self._formula_full.height()
+        else:
+            share = FORMULA_HEIGHT if panel.height() >= SHORT_PANEL else FORMULA_HEIGHT_SHORT
+            max_height = int(share * panel.height())
         pixmap = fitted(self._formula_full, self.width() - margins.left() - margins.right(), max_height)
         height = int(round(pixmap.height() / pixmap.devicePixelRatio()))
         if self.formula.height() != height or self.formula.pixmap().cacheKey() != pixmap.cacheKey():
@@ -221,7 +230,7 @@ class PresentationController(QObject):
             extra = panel.caption()
         except Exception:      # a panel's caption must never break the window
             extra = ""
-        return format_caption(self.window.params.params(), extra)
+        return format_caption(self.window.params.params(), extra) if panel.uses_network_params else extra
 
     def formula_text(self) -> str:
         """The mathtext of the recursion for the current parameters."""

@@ -237,6 +237,7 @@ def _style_plot(plot: pg.PlotItem, saved: dict, colors: dict) -> None:
         legend.setParentItem(plot)         # beside the data (the view box clips its children)
     plot.layout.removeItem(plot.titleLabel)      # the title spans the data's and the legend's columns
     plot.layout.addItem(plot.titleLabel, 0, 1, 1, 2)
+    saved["title_span"] = 2
     if saved.get("fit") is None and view is not None:
         # refit when the view is resized, and when the axes have found their widths for the
         # new fonts (they do when they are painted: the data area is resized then)
@@ -253,7 +254,8 @@ def _fit_plot(plot: pg.PlotItem, saved: dict) -> None:
     widths (nothing that this fit itself changes, so refits settle at once): the title spans the
     data's and the legend's columns and wraps when longer; the legend sits in the column right of
     the data, below the title (the right axis widened to hold it), with the largest text and
-    the fewest columns that fit the height, the data keeping most of the width."""
+    the fewest columns that fit the height, the data keeping most of the width; a legend too
+    high for the room under the title goes beside it, the title then over the data only."""
     view = _view_of(plot)
     if view is None:
         return
@@ -268,33 +270,61 @@ def _fit_plot(plot: pg.PlotItem, saved: dict) -> None:
     if saved.get("fit_key") == key():          # the plot is as the last fit left it
         return
     width, height = size.width(), size.height()
-    title_h = 0.0
-    if title.isVisible() and title.text.strip():
-        title.item.setTextWidth(-1)
-        room = max(width - left - LEGEND_GAP, 50.0)
-        for pt in (TITLE_PT, MIN_PT):            # one line at the smaller size before wrapping
-            if _pt(title.opts.get("size")) != pt or title.opts.get("color") != saved["title_color"]:
-                title.setText(title.text, size=f"{pt}pt", color=saved["title_color"])
-            if title.item.boundingRect().width() <= room:
-                break
-        if title.item.boundingRect().width() > room:
-            title.item.setTextWidth(room)
-        title_h = float(math.ceil(title.item.boundingRect().height()))
-        title.updateMin()
-        title.setMaximumHeight(title_h)
-        plot.layout.setRowFixedHeight(0, title_h)
+    title_h = _fit_title(plot, saved, width - left - LEGEND_GAP, 2)
     axis = plot.getAxis("right")
     if outside:
-        top = title_h + plot.getAxis("top").height()
-        legend_w = _fit_legend_columns(legend, height - top - 1.5 * LEGEND_GAP, 0.5 * (width - left))
+        top_axis = plot.getAxis("top").height()
+        room = height - title_h - top_axis - 1.5 * LEGEND_GAP
+        legend_w = _fit_legend_columns(legend, room, 0.5 * (width - left))
+        if _preferred(legend).height() > room:      # too high under the title: beside it, if
+            beside_w = _fit_legend_columns(legend, height - top_axis - 1.5 * LEGEND_GAP, 0.5 * (width - left))
+            if _fit_title(plot, saved, width - left - beside_w - LEGEND_GAP, 1) <= title_h:   # no more lines
+                legend_w, title_h = beside_w, 0.0          # the legend starts at the top
+            else:
+                _fit_title(plot, saved, width - left - LEGEND_GAP, 2)
+                legend_w = _fit_legend_columns(legend, room, 0.5 * (width - left))
         axis.setWidth(int(math.ceil(legend_w)))
-        legend.resize(legend.layout.effectiveSizeHint(Qt.SizeHint.PreferredSize))
-        legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-LEGEND_GAP // 2, top + LEGEND_GAP // 2))
+        legend.resize(_preferred(legend))
+        legend.anchor(itemPos=(1, 0), parentPos=(1, 0),
+                      offset=(-LEGEND_GAP // 2, title_h + top_axis + LEGEND_GAP // 2))
     elif axis.fixedWidth:
         axis.setWidth(None)
-    if getattr(view, "centralWidget", None) is plot:    # the view sized the plot before this fit
+    central = getattr(view, "centralWidget", None)
+    if central is plot:                      # the view sized the plot before this fit
         plot.setGeometry(0.0, 0.0, width, height)
+    elif central is not None and hasattr(view, "range"):
+        central.setGeometry(view.range)      # a grid stays as large as its plots' former minima else
     saved["fit_key"] = key()
+
+
+def _fit_title(plot: pg.PlotItem, saved: dict, room: float, span: int) -> float:
+    """The title over ``span`` columns (the data's, and the legend's when 2) at the largest size
+    that fits ``room`` in one line, else wrapped at :data:`MIN_PT`; returns its height."""
+    title = plot.titleLabel
+    if saved.get("title_span", 2) != span:
+        plot.layout.removeItem(title)
+        plot.layout.addItem(title, 0, 1, 1, span)
+        saved["title_span"] = span
+    if not (title.isVisible() and title.text.strip()):
+        return 0.0
+    title.item.setTextWidth(-1)
+    room = max(room, 50.0)
+    for pt in (TITLE_PT, MIN_PT):            # one line at the smaller size before wrapping
+        if _pt(title.opts.get("size")) != pt or title.opts.get("color") != saved["title_color"]:
+            title.setText(title.text, size=f"{pt}pt", color=saved["title_color"])
+        if title.item.boundingRect().width() <= room:
+            break
+    if title.item.boundingRect().width() > room:
+        title.item.setTextWidth(room)
+    title_h = float(math.ceil(title.item.boundingRect().height()))
+    title.updateMin()
+    title.setMaximumHeight(title_h)
+    plot.layout.setRowFixedHeight(0, title_h)
+    return title_h
+
+
+def _preferred(legend):
+    return legend.layout.effectiveSizeHint(Qt.SizeHint.PreferredSize)
 
 
 def _cell_size(plot: pg.PlotItem, view) -> QSizeF:
@@ -305,6 +335,9 @@ def _cell_size(plot: pg.PlotItem, view) -> QSizeF:
     keep a plot as wide as it once was."""
     size = QSizeF(view.viewport().size())
     layout = getattr(view, "ci", None)
+    if layout is not None:                      # the view sizes its layout (that may overflow it)
+        left, top, right, bottom = layout.getContentsMargins()
+        size = QSizeF(size.width() - left - right, size.height() - top - bottom)
     cells = None if layout is None or getattr(view, "centralWidget", None) is plot else layout.items.get(plot)
     if not cells:
         return size
@@ -317,30 +350,54 @@ def _share(total: float, grid, mine: set, n: int, columns: bool) -> float:
     stretch = [(grid.columnStretchFactor if columns else grid.rowStretchFactor)(i) for i in range(n)]
     if not any(stretch):
         stretch = [1] * n
-    fixed = 0.0
+    left, top, right, bottom = grid.getContentsMargins()
+    spacing = grid.horizontalSpacing() if columns else grid.verticalSpacing()
+    free = total - (left + right if columns else top + bottom) - max(spacing, 0.0) * (len(mine) and n - 1)
     for i in range(n):
-        if stretch[i] == 0:
-            items = (grid.itemAt(r, i) if columns else grid.itemAt(i, r) for r in range(grid.rowCount() if columns
-                                                                                      else grid.columnCount()))
-            fixed += max((it.geometry().width() if columns else it.geometry().height()
-                          for it in items if it is not None), default=0.0)
-    return max(total - fixed, 1.0) * sum(stretch[i] for i in mine) / sum(stretch)
+        if stretch[i] == 0:           # its items' own size (a colour bar's width)
+            cells = [grid.itemAt(j, i) if columns else grid.itemAt(i, j)
+                     for j in range(grid.rowCount() if columns else grid.columnCount())]
+            free -= max((it.geometry().width() if columns else it.geometry().height()
+                         for it in cells if it is not None), default=0.0)
+    return max(free, 1.0) * sum(stretch[i] for i in mine) / sum(stretch) + max(spacing, 0.0) * (len(mine) - 1)
 
 
 def _fit_legend_columns(legend, max_height: float, max_width: float) -> float:
     """The largest legend text (:data:`LEGEND_STEPS`) and the fewest columns whose legend fits
-    ``max_height`` and ``max_width`` (else the smallest text in one column); returns the room it
-    takes beside the data (legend and gaps)."""
+    ``max_height`` and ``max_width`` — at each size, long labels wrapped to ``max_width`` in one
+    column before the text steps down — else the smallest text, wrapped, in one column; returns
+    the room it takes beside the data (legend and gaps)."""
     n = len(legend.items)
     for pt in LEGEND_STEPS:
         _legend_text_size(legend, pt)
+        _wrap_labels(legend, None)
         for columns in range(1, n + 1):
             size = _legend_size(legend, columns)
             if size.width() + 2 * LEGEND_GAP > max_width:
                 break
             if size.height() <= max_height:
                 return size.width() + 2 * LEGEND_GAP
+        _wrap_labels(legend, max_width - 2 * LEGEND_GAP)
+        size = _legend_size(legend, 1)
+        if size.width() + 2 * LEGEND_GAP <= max_width and size.height() <= max_height:
+            return size.width() + 2 * LEGEND_GAP
     return _legend_size(legend, 1).width() + 2 * LEGEND_GAP
+
+
+def _wrap_labels(legend, width: Optional[float]) -> None:
+    """Wrap the legend's labels so that the legend in one column is at most ``width`` wide (None:
+    unwrapped)."""
+    labels = [label for _sample, label in legend.items]
+    for label in labels:
+        label.item.setTextWidth(-1)
+    if width is not None:
+        widest = max(label.item.boundingRect().width() for label in labels)
+        room = width - (_legend_size(legend, 1).width() - widest)     # less the swatch and margins
+        for label in labels:
+            if label.item.boundingRect().width() > room > 0:
+                label.item.setTextWidth(room)
+    for label in labels:
+        label.updateMin()
 
 
 def _legend_size(legend, columns: int):
@@ -349,7 +406,7 @@ def _legend_size(legend, columns: int):
     if columns != legend.columnCount:
         legend.setColumnCount(columns)
     legend.layout.invalidate()
-    size = legend.layout.effectiveSizeHint(Qt.SizeHint.PreferredSize)
+    size = _preferred(legend)
     legend.resize(size)
     return size
 
@@ -399,6 +456,7 @@ def _restore_plot(plot: pg.PlotItem, saved: dict) -> None:
                 legend.setLabelTextColor(lg["color"])
             legend.setBrush(lg["brush"])
             legend.setPen(lg["pen"])
+            _wrap_labels(legend, None)
             legend.setColumnCount(lg["columns"])
             legend.setParentItem(lg["parent"])       # anchored again at its own offset
     except RuntimeError:       # the item was deleted meanwhile
