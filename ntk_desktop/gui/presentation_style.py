@@ -466,6 +466,13 @@ def _restore_plot(plot: pg.PlotItem, saved: dict) -> None:
 def plot_style_summary(panel: QWidget) -> dict:
     """Font sizes (pt) and pen widths as the plots now have them (tests, diagnostics)."""
     out = {"label_pt": [], "tick_pt": [], "legend_pt": [], "title_pt": [], "pen_widths": [], "axis_pen": []}
+    for bar in colour_bars(panel):           # the scale's labelled side and its numbers
+        for axis in {bar.getAxis("left" if bar.axis is bar.getAxis("right") else "bottom"), bar.axis}:
+            if axis.labelText:
+                out["label_pt"].append(_pt(axis.labelStyle.get("font-size")))
+            f = axis.style.get("tickFont")
+            out["tick_pt"].append(None if f is None else f.pointSizeF())
+            out["axis_pen"].append(axis.pen().widthF())
     for plot in plot_items(panel):
         for name in ("left", "bottom"):
             axis = plot.getAxis(name)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import pytest
 from PySide6.QtGui import QColor
 
+from gui_helpers import run_and_wait
 from presentation_helpers import run_every_panel, show_panel
 
 from ntk_desktop.gui import theme
-from ntk_desktop.gui.plot_style import drawn_items, item_paints, plot_items, point_brushes
+from ntk_desktop.gui.presentation import MIN_PT, plot_style_summary
+import pyqtgraph as pg
+
+from ntk_desktop.gui.plot_style import colour_bars, drawn_items, item_paints, plot_items, point_brushes
 
 
 def _linear(v8: int) -> float:
@@ -57,11 +61,12 @@ def test_every_pen_and_brush_is_visible_in_both_themes(qtbot, window):
         pres.set_active(True)
         for panel in window.panels:
             show_panel(window, panel)
-            checked = 0
+            checked, images = 0, 0
             for plot in plot_items(panel):
                 view = plot.scene().views()[0]
                 background = view.backgroundBrush().color().getRgb()[:3]
                 assert background == ((0, 0, 0) if name == "dark" else (255, 255, 255))
+                images += sum(isinstance(it, pg.ImageItem) and it.isVisible() for it in plot.items)
                 for item in drawn_items(plot):
                     paints = [(k, p.color()) for k, p in item_paints(item).items()]
                     paints += [("point", b.color()) for b in point_brushes(item) if b is not None]
@@ -71,7 +76,19 @@ def test_every_pen_and_brush_is_visible_in_both_themes(qtbot, window):
                         if ratio < 3.0:
                             low.append(f"{name} {panel.key} {type(item).__name__} {kind} {color.name()} "
                                        f"α={color.alpha()}: {ratio:.2f}")
-            assert checked > 0
+            # images carry their own colour map: what must show on the background is the colour
+            # bars' frame, ticks and numbers that read it
+            scales = 0
+            for bar in colour_bars(panel):
+                background = bar.scene().views()[0].backgroundBrush().color().getRgb()[:3]
+                for axis_name in ("left", "right", "top", "bottom"):
+                    axis = bar.getAxis(axis_name)
+                    for kind, color in (("axis", axis.pen().color()), ("numbers", axis.textPen().color())):
+                        scales += 1
+                        ratio = wcag(color.getRgb(), background)
+                        if ratio < 3.0:
+                            low.append(f"{name} {panel.key} colour bar {axis_name} {kind} {color.name()}: {ratio:.2f}")
+            assert checked > 0 or (images > 0 and scales > 0), f"{panel.key}: nothing drawn to check"
         pres.set_active(False)
     assert low == [], "\n".join(low)
 
@@ -89,3 +106,23 @@ def test_the_training_band_and_its_swatch_show_in_dark_mode(qtbot, window):
     window.presentation.set_active(False)
     # the normal look is back exactly
     assert panel.band.brush().color().getRgb() == (0, 0, 0, 38)
+
+
+def test_the_colour_bars_read_as_large_as_the_axes_and_come_back(qtbot, window):
+    """The Kernel matrix's colour bars: their numbers and labels at presentation size like the
+    images' axes (2 bars × their labelled side and their numbers, 3 images × 2 axes), and the
+    normal look back after."""
+    panel = window.panel("matrix")
+    show_panel(window, panel)
+    panel.apply_preset({"n_points": 16})
+    window._debounce.stop()
+    run_and_wait(qtbot, window, timeout=120_000)
+    before = plot_style_summary(panel)
+    assert len(before["tick_pt"]) == 2 * 2 + 3 * 2
+    window.presentation.set_active(True)
+    show_panel(window, panel)
+    on = plot_style_summary(panel)
+    assert len(on["tick_pt"]) == 2 * 2 + 3 * 2
+    assert min(on["tick_pt"]) >= MIN_PT and min(on["label_pt"]) >= MIN_PT
+    window.presentation.set_active(False)
+    assert plot_style_summary(panel) == before
