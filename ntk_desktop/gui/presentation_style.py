@@ -235,9 +235,9 @@ def _style_plot(plot: pg.PlotItem, saved: dict, colors: dict) -> None:
         legend.setBrush(pg.mkBrush(*colors["legend"]))
         legend.setPen(pg.mkPen(fg, width=1.5))
         legend.setParentItem(plot)         # beside the data (the view box clips its children)
-    plot.layout.removeItem(plot.titleLabel)      # the title spans the data's and the legend's columns
-    plot.layout.addItem(plot.titleLabel, 0, 1, 1, 2)
-    saved["title_span"] = 2
+    plot.layout.removeItem(plot.titleLabel)      # the title spans the left axis', the data's and the legend's columns
+    plot.layout.addItem(plot.titleLabel, 0, 0, 1, 3)
+    saved["title_span"] = 3
     if saved.get("fit") is None and view is not None:
         # refit when the view is resized, and when the axes have found their widths for the
         # new fonts (they do when they are painted: the data area is resized then)
@@ -252,10 +252,10 @@ def _style_plot(plot: pg.PlotItem, saved: dict, colors: dict) -> None:
 def _fit_plot(plot: pg.PlotItem, saved: dict) -> None:
     """Fit the presentation look into the plot's view, from the view's size and the axes'
     widths (nothing that this fit itself changes, so refits settle at once): the title spans the
-    data's and the legend's columns and wraps when longer; the legend sits in the column right of
+    left axis', the data's and the legend's columns and wraps when longer; the legend sits in the column right of
     the data, below the title (the right axis widened to hold it), with the largest text and
     the fewest columns that fit the height, the data keeping most of the width; a legend too
-    high for the room under the title goes beside it, the title then over the data only."""
+    high for the room under the title goes beside it, the title then over the axis and the data only."""
     view = _view_of(plot)
     if view is None:
         return
@@ -270,7 +270,7 @@ def _fit_plot(plot: pg.PlotItem, saved: dict) -> None:
     if saved.get("fit_key") == key():          # the plot is as the last fit left it
         return
     width, height = size.width(), size.height()
-    title_h = _fit_title(plot, saved, width - left - LEGEND_GAP, 2)
+    title_h = _fit_title(plot, saved, width - LEGEND_GAP, 3)
     axis = plot.getAxis("right")
     if outside:
         top_axis = plot.getAxis("top").height()
@@ -278,10 +278,10 @@ def _fit_plot(plot: pg.PlotItem, saved: dict) -> None:
         legend_w = _fit_legend_columns(legend, room, 0.5 * (width - left))
         if _preferred(legend).height() > room:      # too high under the title: beside it, if
             beside_w = _fit_legend_columns(legend, height - top_axis - 1.5 * LEGEND_GAP, 0.5 * (width - left))
-            if _fit_title(plot, saved, width - left - beside_w - LEGEND_GAP, 1) <= title_h:   # no more lines
+            if _fit_title(plot, saved, width - beside_w - LEGEND_GAP, 2) <= title_h:   # no more lines
                 legend_w, title_h = beside_w, 0.0          # the legend starts at the top
             else:
-                _fit_title(plot, saved, width - left - LEGEND_GAP, 2)
+                _fit_title(plot, saved, width - LEGEND_GAP, 3)
                 legend_w = _fit_legend_columns(legend, room, 0.5 * (width - left))
         axis.setWidth(int(math.ceil(legend_w)))
         legend.resize(_preferred(legend))
@@ -298,12 +298,12 @@ def _fit_plot(plot: pg.PlotItem, saved: dict) -> None:
 
 
 def _fit_title(plot: pg.PlotItem, saved: dict, room: float, span: int) -> float:
-    """The title over ``span`` columns (the data's, and the legend's when 2) at the largest size
+    """The title over the first ``span`` columns (the left axis', the data's, and the legend's when 3) at the largest size
     that fits ``room`` in one line, else wrapped at :data:`MIN_PT`; returns its height."""
     title = plot.titleLabel
-    if saved.get("title_span", 2) != span:
+    if saved.get("title_span", 3) != span:
         plot.layout.removeItem(title)
-        plot.layout.addItem(title, 0, 1, 1, span)
+        plot.layout.addItem(title, 0, 0, 1, span)
         saved["title_span"] = span
     if not (title.isVisible() and title.text.strip()):
         return 0.0
