@@ -201,8 +201,9 @@ class MatrixPanel(Panel):
         for plot in self.plots:
             for name in ("left", "bottom"):
                 plot.getAxis(name).setTicks([ticks, []] if ticks else None)
-            plot.setLabel("left", f"i ({label} of xᵢ)" if ticks else "i", color=TEXT_COLOR)
-            plot.setLabel("bottom", f"j ({label} of xⱼ)" if ticks else "j", color=TEXT_COLOR)
+            # the text only: the label keeps its style (presentation mode's size and colour too)
+            plot.setLabel("left", f"i ({label} of xᵢ)" if ticks else "i")
+            plot.setLabel("bottom", f"j ({label} of xⱼ)" if ticks else "j")
         self.plots[0].setTitle(TITLES[0] if req.parametrization == "ntk" else "E Θ(xᵢ, xⱼ)", **title_style())
         limit = ("" if req.parametrization == "ntk" else
                  f"E Θ: the large-width expectation at width {req.widths[0]:,} (standard parametrization) · ")

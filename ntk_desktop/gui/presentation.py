@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from typing import Dict
 
+import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ..errors import NTKInputError
 from .formula import fitted, formula_source, render_formula
-from .presentation_style import MIN_PT, THEMES, TITLE_PT, plot_style_summary, theme_colors  # noqa: F401
+from .plot_style import colour_bars, data_items, plot_items
+from .presentation_style import MIN_PT, THEMES, TITLE_PT, pt_of, theme_colors  # noqa: F401
 
 CAPTION_PT = 22
 FORMULA_PT = 18
@@ -282,3 +284,30 @@ class PresentationController(QObject):
     def _shown_panels(self):
         w = self.window
         return [p for p in w.panels if not w.docks[p.key].isHidden()]
+
+
+def plot_style_summary(panel: QWidget) -> dict:
+    """Font sizes (pt) and pen widths as the plots now have them (tests, diagnostics)."""
+    out = {"label_pt": [], "tick_pt": [], "legend_pt": [], "title_pt": [], "pen_widths": [], "axis_pen": []}
+    for bar in colour_bars(panel):           # the scale's labelled side and its numbers
+        for axis in {bar.getAxis("left" if bar.axis is bar.getAxis("right") else "bottom"), bar.axis}:
+            if axis.labelText:
+                out["label_pt"].append(pt_of(axis.labelStyle.get("font-size")))
+            f = axis.style.get("tickFont")
+            out["tick_pt"].append(None if f is None else f.pointSizeF())
+            out["axis_pen"].append(axis.pen().widthF())
+    for plot in plot_items(panel):
+        for name in ("left", "bottom"):
+            axis = plot.getAxis(name)
+            out["label_pt"].append(pt_of(axis.labelStyle.get("font-size")))
+            f = axis.style.get("tickFont")
+            out["tick_pt"].append(None if f is None else f.pointSizeF())
+            out["axis_pen"].append(axis.pen().widthF())
+        if plot.legend is not None:
+            out["legend_pt"].append(pt_of(plot.legend.opts.get("labelTextSize")))
+        out["title_pt"].append(pt_of(plot.titleLabel.opts.get("size")))
+        for item in data_items(plot):
+            pen = pg.mkPen(item.opts.get("pen"))
+            if pen.style() != Qt.PenStyle.NoPen:
+                out["pen_widths"].append(pen.widthF())
+    return out

@@ -22,8 +22,7 @@ from PySide6.QtGui import QBrush, QColor, QPen
 from PySide6.QtWidgets import QWidget
 
 from . import theme as look
-from .plot_style import (colour_bars, data_items, drawn_items, item_paints, plot_items, point_brushes,
-                         set_item_paint)
+from .plot_style import colour_bars, drawn_items, item_paints, plot_items, point_brushes, set_item_paint
 
 THEMES = ("light", "dark")
 MIN_PT = 20           # axis labels, ticks, titles and (where it fits) legends at least this size
@@ -60,7 +59,8 @@ def theme_colors(theme: str) -> dict:
     return _COLORS.get(theme, _COLORS["light"])
 
 
-def _pt(size) -> Optional[float]:
+def pt_of(size) -> Optional[float]:
+    """The points of a font size such as ``"20pt"`` (None if it is not in points)."""
     m = re.match(r"\s*([0-9.]+)\s*pt", str(size or ""))
     return float(m.group(1)) if m else None
 
@@ -96,25 +96,37 @@ def style_plots(panel: QWidget, on: bool, theme: str = "light") -> None:
         for key in store:
             store[key].clear()
         return
+    _style_new_plots(panel, store, theme, True)
+    style_new_items(panel, theme)
+
+
+def _style_new_plots(panel: QWidget, store: dict, theme: str, again: bool) -> None:
+    """The presentation look for the plots and colour bars of ``panel`` not styled yet (a panel
+    may create plots at its first draw), and for those styled before when ``again``."""
     colors = theme_colors(theme)
     for plot in plot_items(panel):
         if plot not in store["plots"]:
             store["plots"][plot] = _save_plot(plot)
+        elif not again:
+            continue
         _style_plot(plot, store["plots"][plot], colors)
     for bar in colour_bars(panel):          # its scale's ticks and label as legible as the axes'
         if bar not in store["bars"]:
             store["bars"][bar] = _save_plot(bar)
+        elif not again:
+            continue
         _style_axes(bar, store["bars"][bar], colors["foreground"])
         bar.axis.setWidth(None)             # as wide as its larger tick labels take
-    style_new_items(panel, theme)
 
 
 def style_new_items(panel: QWidget, theme: str) -> None:
-    """Style the drawn items of ``panel`` that are not styled yet (new legend entries), map
-    per-point brushes a draw has set, and fit the legends beside their plots."""
+    """Style what a draw added to ``panel`` since: new plots, drawn items that are not styled yet
+    (new legend entries); map per-point brushes a draw has set, and fit the legends beside their
+    plots."""
     store = _SAVED.get(panel)
     if store is None:
         return
+    _style_new_plots(panel, store, theme, False)
     for plot, saved in store["plots"].items():
         for item in drawn_items(plot):
             if item not in store["items"]:
@@ -202,7 +214,7 @@ def _style_axes(plot: pg.PlotItem, saved: dict, fg: str) -> None:
     for name, orig in saved["axes"].items():
         axis = plot.getAxis(name)
         style = dict(orig["label_style"])
-        style["font-size"] = f"{max(LABEL_PT, _pt(style.get('font-size')) or 0):g}pt"
+        style["font-size"] = f"{max(LABEL_PT, pt_of(style.get('font-size')) or 0):g}pt"
         style["color"] = fg
         axis.labelStyle = style
         if axis.labelText or axis.labelUnits:
@@ -226,7 +238,7 @@ def _style_plot(plot: pg.PlotItem, saved: dict, colors: dict) -> None:
         view.setBackground(bg)
     _style_axes(plot, saved, fg)
     title = saved["title"]
-    plot.titleLabel.setText(plot.titleLabel.text, size=f"{max(TITLE_PT, _pt(title.get('size')) or 0):g}pt",
+    plot.titleLabel.setText(plot.titleLabel.text, size=f"{max(TITLE_PT, pt_of(title.get('size')) or 0):g}pt",
                             color=fg)
     legend = plot.legend
     if legend is not None and saved["legend"] is not None:
@@ -310,7 +322,7 @@ def _fit_title(plot: pg.PlotItem, saved: dict, room: float, span: int) -> float:
     title.item.setTextWidth(-1)
     room = max(room, 50.0)
     for pt in (TITLE_PT, MIN_PT):            # one line at the smaller size before wrapping
-        if _pt(title.opts.get("size")) != pt or title.opts.get("color") != saved["title_color"]:
+        if pt_of(title.opts.get("size")) != pt or title.opts.get("color") != saved["title_color"]:
             title.setText(title.text, size=f"{pt}pt", color=saved["title_color"])
         if title.item.boundingRect().width() <= room:
             break
@@ -352,14 +364,15 @@ def _share(total: float, grid, mine: set, n: int, columns: bool) -> float:
         stretch = [1] * n
     left, top, right, bottom = grid.getContentsMargins()
     spacing = grid.horizontalSpacing() if columns else grid.verticalSpacing()
-    free = total - (left + right if columns else top + bottom) - max(spacing, 0.0) * (len(mine) and n - 1)
+    spacing = max(spacing, 0.0)
+    free = total - (left + right if columns else top + bottom) - spacing * (n - 1)
     for i in range(n):
         if stretch[i] == 0:           # its items' own size (a colour bar's width)
             cells = [grid.itemAt(j, i) if columns else grid.itemAt(i, j)
                      for j in range(grid.rowCount() if columns else grid.columnCount())]
             free -= max((it.geometry().width() if columns else it.geometry().height()
                          for it in cells if it is not None), default=0.0)
-    return max(free, 1.0) * sum(stretch[i] for i in mine) / sum(stretch) + max(spacing, 0.0) * (len(mine) - 1)
+    return max(free, 1.0) * sum(stretch[i] for i in mine) / sum(stretch) + spacing * (len(mine) - 1)
 
 
 def _fit_legend_columns(legend, max_height: float, max_width: float) -> float:
@@ -461,30 +474,3 @@ def _restore_plot(plot: pg.PlotItem, saved: dict) -> None:
             legend.setParentItem(lg["parent"])       # anchored again at its own offset
     except RuntimeError:       # the item was deleted meanwhile
         pass
-
-
-def plot_style_summary(panel: QWidget) -> dict:
-    """Font sizes (pt) and pen widths as the plots now have them (tests, diagnostics)."""
-    out = {"label_pt": [], "tick_pt": [], "legend_pt": [], "title_pt": [], "pen_widths": [], "axis_pen": []}
-    for bar in colour_bars(panel):           # the scale's labelled side and its numbers
-        for axis in {bar.getAxis("left" if bar.axis is bar.getAxis("right") else "bottom"), bar.axis}:
-            if axis.labelText:
-                out["label_pt"].append(_pt(axis.labelStyle.get("font-size")))
-            f = axis.style.get("tickFont")
-            out["tick_pt"].append(None if f is None else f.pointSizeF())
-            out["axis_pen"].append(axis.pen().widthF())
-    for plot in plot_items(panel):
-        for name in ("left", "bottom"):
-            axis = plot.getAxis(name)
-            out["label_pt"].append(_pt(axis.labelStyle.get("font-size")))
-            f = axis.style.get("tickFont")
-            out["tick_pt"].append(None if f is None else f.pointSizeF())
-            out["axis_pen"].append(axis.pen().widthF())
-        if plot.legend is not None:
-            out["legend_pt"].append(_pt(plot.legend.opts.get("labelTextSize")))
-        out["title_pt"].append(_pt(plot.titleLabel.opts.get("size")))
-        for item in data_items(plot):
-            pen = pg.mkPen(item.opts.get("pen"))
-            if pen.style() != Qt.PenStyle.NoPen:
-                out["pen_widths"].append(pen.widthF())
-    return out
