@@ -1,6 +1,7 @@
 """Simulated mouse gestures on pyqtgraph plots at positions given in data coordinates."""
 from __future__ import annotations
 
+import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 
@@ -14,10 +15,17 @@ def widget_pos(view, plot, x: float, y: float) -> QPointF:
 
 
 def send(view, kind, pos: QPointF, button=LEFT, buttons=LEFT) -> None:
+    """Send one mouse event; pyqtgraph's scene drops moves closer than 1/mouseRateLimit s apart
+    (simulated ones come faster than a hand's): not these."""
     viewport = view.viewport()
     event = QMouseEvent(kind, pos, QPointF(viewport.mapToGlobal(pos.toPoint())), button, buttons,
                         Qt.KeyboardModifier.NoModifier)
-    QCoreApplication.sendEvent(viewport, event)
+    limit = pg.getConfigOption("mouseRateLimit")
+    pg.setConfigOptions(mouseRateLimit=0)
+    try:
+        QCoreApplication.sendEvent(viewport, event)
+    finally:
+        pg.setConfigOptions(mouseRateLimit=limit)
     QCoreApplication.processEvents()
 
 
