@@ -330,6 +330,7 @@ def _fit_title(plot: pg.PlotItem, saved: dict, room: float, span: int) -> float:
         title.item.setTextWidth(room)
     title_h = float(math.ceil(title.item.boundingRect().height()))
     title.updateMin()
+    title.resizeEvent(None)                  # centred again as wrapped (pyqtgraph does so in setText)
     title.setMaximumHeight(title_h)
     plot.layout.setRowFixedHeight(0, title_h)
     return title_h
