@@ -27,6 +27,7 @@ from typing import Optional
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QLabel, QSpinBox, QWidget
 
 from ..core.spec import MAX_WIDTHS
@@ -37,6 +38,7 @@ from .panel import Panel
 from .params_panel import NetworkParams
 from .plot_style import (ANGLE_RANGE, BandItem, Legend, add_items, angle_axis, band_brush, joined, limit_pen,
                          plot_widget, set_visible, style_plot, title_style, width_pen)
+from .presentation_style import presented_color, theme_colors
 from .ranges import SteadyRange, finite_bounds
 from .runner import JobRunner
 
@@ -66,7 +68,8 @@ class CircleInset(pg.ViewBox):
         self.resize(self.SIZE, self.SIZE)
         self.setPos(self.MARGIN, self.MARGIN)
         g = np.linspace(-np.pi, np.pi, 121)
-        self.addItem(pg.PlotCurveItem(np.cos(g), np.sin(g), pen=pg.mkPen("#444", width=1.5)))
+        self.circle = pg.PlotCurveItem(np.cos(g), np.sin(g), pen=pg.mkPen("#444", width=1.5))
+        self.addItem(self.circle)
         self.radius = pg.PlotCurveItem(pen=pg.mkPen(theme.LIMIT_COLOR, width=1.5, style=Qt.PenStyle.DashLine))
         self.dot = pg.ScatterPlotItem(size=11, pen=pg.mkPen(theme.LIMIT_COLOR), brush=pg.mkBrush(theme.LIMIT_COLOR))
         self.label = pg.TextItem("x₀", color=theme.LIMIT_COLOR, anchor=(0.5, 0.5))
@@ -75,6 +78,25 @@ class CircleInset(pg.ViewBox):
         self.setRange(xRange=(-1.45, 1.45), yRange=(-1.45, 1.45), padding=0)   # room for the label
         self._move_x0 = move_x0
         self.set_x0(0.0)
+
+    def set_look(self, theme_name: Optional[str]) -> None:
+        """The presentation theme's background, the circle and x0 in its legible colours and
+        thicker (None: the normal look); the label keeps its size (the inset is 120 px)."""
+        if theme_name is None:
+            back, ink, accent, pen_w = QColor(255, 255, 255, 230), QColor("#444"), QColor(theme.LIMIT_COLOR), 1.5
+        else:
+            back = QColor(theme_colors(theme_name)["background"])
+            back.setAlpha(230)
+            ink, accent = (presented_color(QColor(c), theme_name) for c in ("#444", theme.LIMIT_COLOR))
+            pen_w = 3.0
+        self.setBackgroundColor(back)
+        self.border = pg.mkPen(ink)
+        self.circle.setPen(pg.mkPen(ink, width=pen_w))
+        self.radius.setPen(pg.mkPen(accent, width=pen_w, style=Qt.PenStyle.DashLine))
+        self.dot.setPen(pg.mkPen(accent))
+        self.dot.setBrush(pg.mkBrush(accent))
+        self.label.setColor(accent)
+        self.update()
 
     def set_x0(self, angle: float) -> None:
         c, s = math.cos(angle), math.sin(angle)
@@ -272,6 +294,7 @@ class KernelPanel(Panel):
 
         super().set_presentation(on, theme_name)
         self._presenting = bool(on)
+        self.inset.set_look(theme_name if on else None)
         if on:
             colors = presentation.theme_colors(theme_name)
             self._title_style = {"size": f"{presentation.TITLE_PT}pt", "color": colors["foreground"]}

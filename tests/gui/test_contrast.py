@@ -126,3 +126,18 @@ def test_the_colour_bars_read_as_large_as_the_axes_and_come_back(qtbot, window):
     assert min(on["tick_pt"]) >= MIN_PT and min(on["label_pt"]) >= MIN_PT
     window.presentation.set_active(False)
     assert plot_style_summary(panel) == before
+
+
+def test_the_x0_inset_follows_the_theme(qtbot, window):
+    """The Kernel panel's circle inset: on the dark background in dark presentation mode, its
+    circle, radius and x0 at ≥ 3:1 against it; the normal look back after."""
+    inset = window.panel("kernel").inset
+    normal = [inset.background.brush().color().getRgb(), inset.circle.opts["pen"].color().getRgb()]
+    window.presentation.set_theme("dark")
+    window.presentation.set_active(True)
+    back = inset.background.brush().color()
+    assert back.getRgb()[:3] == (0, 0, 0)
+    for pen in (inset.circle.opts["pen"], inset.radius.opts["pen"], inset.dot.opts["pen"]):
+        assert wcag(pg.mkPen(pen).color().getRgb(), (0, 0, 0)) >= 3.0
+    window.presentation.set_active(False)
+    assert [inset.background.brush().color().getRgb(), inset.circle.opts["pen"].color().getRgb()] == normal
