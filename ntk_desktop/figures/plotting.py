@@ -233,3 +233,7 @@ def plot_fig3(result, path) -> str:
 
 
 PLOTTERS = {"fig1": plot_fig1, "fig2": plot_fig2, "fig3": plot_fig3}
+
+#: the figure, saving and check-footer helpers, shared with the lessons' plotters
+#: (figures/plotting_dynamics.py)
+new_figure, save_png, checks_footer, STYLE = _figure, _save, _footer, _STYLE
