@@ -152,6 +152,12 @@ def compute(settings: Settings, *, progress: Progress = None, budget: Optional[i
     for d in lesson.iterate(s):
         pass
     st.stage("checks", "checks")
+    return build(d, st)
+
+
+def build(d, st: Optional[Stages] = None) -> FigureResult:
+    """The FigureResult of the lesson's complete data ``d``."""
+    s = d.settings
     checks = _checks(d)
     w = d.widths
     info = {"distance_slope": loglog_slope(w, np.nanmean(d.distances(), axis=1)),
@@ -169,5 +175,6 @@ def compute(settings: Settings, *, progress: Progress = None, budget: Optional[i
     out.update(**network_settings(), backend="numpy (core reference)")
     out["parametrization"] = "ntk and standard (the same raw initial parameters)"
     result = FigureResult(NAME, TITLE, arrays(d), checks, out, notes, info)
-    result.timings = st.finish()
+    if st is not None:
+        result.timings = st.finish()
     return result

@@ -213,19 +213,26 @@ def _fit_line(name, widths, values, color, style="dashed"):
     slope = loglog_slope(widths, values)
     ok = np.isfinite(values) & (values > 0)
     if not math.isfinite(slope):
-        return curve(name, [], [], style, color)
+        return curve(f"{name}: fitted line", [], [], style, color)
     w = np.asarray(widths, dtype=np.float64)
     logv = np.log(np.asarray(values)[ok])
     c = float(np.mean(logv - slope * np.log(w[ok])))
-    return curve(f"{name}: slope {slope:+.2f}", w, np.exp(c + slope * np.log(w)), style, color)
+    return curve(f"{name}: fitted line", w, np.exp(c + slope * np.log(w)), style, color)
+
+
+def _mean_done(values: np.ndarray, done: np.ndarray) -> np.ndarray:
+    """(W,) mean over the finished initializations of each width with a finite value (NaN where none)."""
+    ok = done & np.isfinite(values)
+    n = ok.sum(axis=1)
+    total = np.where(ok, values, 0.0).sum(axis=1)
+    return np.where(n > 0, total / np.maximum(n, 1), np.nan)
 
 
 def snapshot(d: ScalingData, done: bool = False) -> LessonSnapshot:
     """The lesson panel's view of ``d``: four log-log plots against the width."""
     w = d.widths.astype(np.float64)
     sp_ntk, sp_std = d.spreads(0), d.spreads(1)
-    drift = np.nanmean(np.where(d.done, d.drifts(0), np.nan), axis=1) if d.done.any() else np.full(len(w), np.nan)
-    dist = np.nanmean(np.where(d.done, d.distances(), np.nan), axis=1) if d.done.any() else np.full(len(w), np.nan)
+    drift, dist = _mean_done(d.drifts(0), d.done), _mean_done(d.distances(), d.done)
     n_div = np.sum(d.diverged[1] & d.done, axis=1).astype(np.float64)
     plots = (
         LessonPlot("spread", "Spread of Θ₀(x₀,·) across initializations", "width n", "std", (
@@ -245,8 +252,10 @@ def snapshot(d: ScalingData, done: bool = False) -> LessonSnapshot:
             logx=True, logy=True),
     )
     n, total = int(d.done.sum()), d.done.size
+    slopes = ", ".join(f"{what} {loglog_slope(w, v):+.2f}" for what, v in
+                       (("spread", sp_ntk), ("standard spread", sp_std), ("drift", drift), ("distance", dist)))
     status = (f"{n} of {total} networks (widths {int(w[0])}–{int(w[-1])}, {d.settings.n_init} initializations); "
-              f"standard parametrization diverged: {int(np.sum(d.diverged[1]))}")
+              f"log-log slopes: {slopes}; standard parametrization diverged: {int(np.sum(d.diverged[1]))}")
     return LessonSnapshot(NAME, plots, n / total, status, done=done)
 
 
