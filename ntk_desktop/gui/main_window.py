@@ -106,6 +106,8 @@ class MainWindow(WindowState, QMainWindow):
         self.add_panel(TrainingPanel(), tabify_with="kernel")
         from .mnist_panel import MnistPanel
         self.add_panel(MnistPanel(), tabify_with="kernel")
+        from .lesson_panel import LessonPanel
+        self.add_panel(LessonPanel(), tabify_with="kernel")
         self.docks["kernel"].raise_()
         self.resize(1400, 880)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import NTKInputError
+from ..experiments.lessons import LESSONS, lesson
 from .params_panel import NetworkParams
 
 
@@ -52,10 +53,6 @@ PRESETS = {
                    panel="mnist", options={"n_digits": 512, "comp_x": 2, "comp_y": 3, "component": 2,
                                            "train": True}),
 }
-
-#: presets announced but not wired yet (their panels come later)
-NOT_YET: tuple = ()
-
 
 def get_preset(name: str) -> Preset:
     """The preset called ``name``; :class:`NTKInputError` (one line) otherwise."""
@@ -104,3 +101,16 @@ TEACHING = {
                                                  "dataset": "figure2", "log_loss": True, "linearized": False}),
 }
 PRESETS.update(TEACHING)
+
+
+# ---------------------------------------------------------------------------- lessons (issue 15)
+# Each lesson opens the Lessons panel on itself, in its quick setting (seconds: it runs live during
+# a lecture); the explanation is the lesson's own one line.  A lesson not registered yet in
+# experiments.lessons.LESSONS is announced in NOT_YET.
+LESSON_PRESETS = ("randfeat", "earlystop", "posdef", "scaling")
+for _name in LESSON_PRESETS:
+    if _name in LESSONS:
+        TEACHING[_name] = PRESETS[_name] = Preset(_name, lesson(_name).EXPLANATION, NetworkParams(),
+                                                  panel="lesson", options={"lesson": _name, "setting": "quick"})
+#: presets announced but not wired yet (their lessons come later)
+NOT_YET = tuple(n for n in LESSON_PRESETS if n not in LESSONS)
