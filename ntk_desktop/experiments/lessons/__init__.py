@@ -24,7 +24,9 @@ from ...errors import NTKInputError
 
 #: lesson name -> its module under this package (in the order the chooser lists them)
 LESSONS = {
+    "earlystop": "earlystop",
     "posdef": "posdef",
+    "scaling": "scaling",
 }
 
 

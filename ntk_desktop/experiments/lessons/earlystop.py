@@ -16,7 +16,7 @@ trained by gradient descent on f₀(X) + Y, and g_t = f_t − f₀ is compared w
 mean: in the limit g_t follows kernel gradient descent from 0 exactly (Figure 3's trick, here for
 all components at once), with finite-width corrections O(n^(−1/2)).  The comparison uses the same
 discrete steps η (``kernel_gd(..., lr=η)``), so that the step size is not mistaken for a width
-effect.  η is :data:`RATE` × 2N/λ_max(Θ∞(X,X)), three quarters of the stability bound
+effect.  η is :data:`RATE` × 2N/λ_max(Θ∞(X,X)), half the stability bound
 (:func:`~ntk_desktop.core.stability.max_stable_lr`).
 
 :func:`iterate` is the computation (an :class:`EarlyStopData` after the infinite-width curves,
@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, ClassVar, Iterator, List, Optional
 
 import numpy as np
 
@@ -41,25 +41,27 @@ from ...core.stability import max_stable_lr
 from ...data.mnist import N_CLASSES, mnist_subset, one_hot
 from ...errors import NTKInputError
 from .. import blas_threads
+from . import LessonSettings
 from ..mnist_eigen import digits_pca
 from .live import LessonPlot, LessonSnapshot, curve
 
 NAME = "earlystop"
 EXPLANATION = ("Early stopping: kernel gradient descent fits the top principal components first and the label "
                "noise last, so stopping at t* beats training to convergence")
-#: η as a fraction of the stability bound 2N/λ_max(Θ∞): ηλ_max/N = 1.5, below 2 for kernels up to a third larger
-RATE = 0.75
+#: η as a fraction of the stability bound 2N/λ_max(Θ∞): ηλ_max/N = 1, so that a finite network's sharpest
+#: direction would have to double before it reached the edge of stability (ηλ/N = 2)
+RATE = 0.5
 #: target offset: one-hot − 1/10 has zero mean over the classes
 OFFSET = 1.0 / N_CLASSES
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(LessonSettings):
     noise: float = 0.2            #: share of training labels replaced by another class
     n_train: int = 512
     n_val: int = 1024             #: held-out digits that choose t*
     n_test: int = 2048            #: held-out digits that measure the gain
-    widths: tuple = (256, 1024)
+    widths: tuple = (64, 1024)
     n_times: int = 100            #: times of the infinite-width curves (log grid) besides t = ∞
     t_factor: float = 2.0         #: the networks train until t_factor·t*
     records: int = 60             #: recorded times per network
@@ -69,13 +71,7 @@ class Settings:
     threads: int = 1
     quick: bool = False
 
-    @classmethod
-    def quick_settings(cls, **kw) -> "Settings":
-        return cls(**{**dict(widths=(64, 256), n_times=50, t_factor=1.5, records=40, quick=True), **kw})
-
-    @classmethod
-    def paper(cls, **kw) -> "Settings":
-        return cls(**kw)
+    QUICK: ClassVar[dict] = dict(widths=(16, 256), n_times=50, t_factor=1.2, records=30, quick=True)
 
     def validated(self) -> "Settings":
         if not (0.0 <= float(self.noise) < 1.0):
@@ -86,8 +82,8 @@ class Settings:
             if int(v) != v or v < lo:
                 raise NTKInputError(f"{name} must be an integer >= {lo} (got {v})")
         widths = tuple(int(w) for w in self.widths)
-        if len(widths) != 2 or widths[0] < 2 or widths[1] <= widths[0]:
-            raise NTKInputError(f"--widths: give two increasing widths (got {list(widths)})")
+        if len(widths) < 2 or widths[0] < 2 or any(b <= a for a, b in zip(widths, widths[1:])):
+            raise NTKInputError(f"--widths: give at least two increasing widths >= 2 (got {list(widths)})")
         if not (math.isfinite(float(self.t_factor)) and self.t_factor > 1):
             raise NTKInputError(f"t_factor must be a number > 1 (got {self.t_factor})")
         return dataclasses.replace(self, widths=widths, noise=float(self.noise), dtype=check_dtype(self.dtype).name)
@@ -292,6 +288,7 @@ def snapshot(data: EarlyStopData, done: bool = False) -> LessonSnapshot:
     share = _fitted_share(data)
     idx = np.arange(1, len(share) + 1)
     fitted = share >= 0.5
+    shown = data.eigenvalues > 0            # a log axis: round-off's ≤ 0 eigenvalues are left out
     plots = (
         LessonPlot("test_loss", "Test loss (true labels)", "t", "loss", tuple(loss_curves), logx=True,
                    marker_x=data.t_star),
@@ -299,9 +296,9 @@ def snapshot(data: EarlyStopData, done: bool = False) -> LessonSnapshot:
                    logx=True, logy=True, marker_x=data.t_star),
         LessonPlot("accuracy", "Test accuracy", "t", "accuracy", tuple(acc_curves), logx=True, marker_x=data.t_star),
         LessonPlot("spectrum", "Eigenvalues λ_i of Θ∞/N: fitted by t* (1 − e^(−λ_i t*) ≥ ½) or not", "component i",
-                   "λ_i", (curve("fitted by t*", idx[fitted], data.eigenvalues[fitted], "points", 1),
-                           curve("not yet fitted", idx[~fitted], np.maximum(data.eigenvalues[~fitted], 1e-300),
-                                 "points", 0)), logx=True, logy=True),
+                   "λ_i", (curve("fitted by t*", idx[fitted & shown], data.eigenvalues[fitted & shown], "points", 1),
+                           curve("not yet fitted", idx[~fitted & shown], data.eigenvalues[~fitted & shown], "points",
+                                 0)), logx=True, logy=True),
     )
     n_steps = sum(len(n.times) for n in nets)
     total = data.settings.records * len(data.settings.widths) + 1

@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from typing import Callable, ClassVar, Iterator, Optional
 
 import numpy as np
 
@@ -42,6 +42,7 @@ from ...core.stability import max_stable_lr
 from ...data.synthetic import circle_slice, figure2_training_set
 from ...errors import NTKInputError
 from .. import blas_threads
+from . import LessonSettings
 from .live import LessonPlot, LessonSnapshot, curve
 
 NAME = "scaling"
@@ -52,7 +53,7 @@ PARAMETRIZATIONS = ("ntk", "standard")
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(LessonSettings):
     widths: tuple = (64, 128, 256, 512, 1024, 2048, 4096)
     n_init: int = 10
     steps: int = 200
@@ -64,13 +65,7 @@ class Settings:
     threads: int = 1
     quick: bool = False
 
-    @classmethod
-    def quick_settings(cls, **kw) -> "Settings":
-        return cls(**{**dict(widths=(64, 128, 256, 512, 1024), n_init=10, steps=100, slice_points=41, quick=True), **kw})
-
-    @classmethod
-    def paper(cls, **kw) -> "Settings":
-        return cls(**kw)
+    QUICK: ClassVar[dict] = dict(widths=(64, 128, 256, 512, 1024), n_init=10, steps=100, slice_points=41, quick=True)
 
     def validated(self) -> "Settings":
         widths = tuple(int(w) for w in self.widths)
@@ -220,6 +215,13 @@ def _fit_line(name, widths, values, color, style="dashed"):
     return curve(f"{name}: fitted line", w, np.exp(c + slope * np.log(w)), style, color)
 
 
+def _points(name, x, y, color):
+    """Points at the finite values of y (a log axis draws no NaN)."""
+    y = np.asarray(y, dtype=np.float64)
+    ok = np.isfinite(y)
+    return curve(name, np.asarray(x, dtype=np.float64)[ok], y[ok], "points", color)
+
+
 def _mean_done(values: np.ndarray, done: np.ndarray) -> np.ndarray:
     """(W,) mean over the finished initializations of each width with a finite value (NaN where none)."""
     ok = done & np.isfinite(values)
@@ -236,19 +238,19 @@ def snapshot(d: ScalingData, done: bool = False) -> LessonSnapshot:
     n_div = np.sum(d.diverged[1] & d.done, axis=1).astype(np.float64)
     plots = (
         LessonPlot("spread", "Spread of Θ₀(x₀,·) across initializations", "width n", "std", (
-            curve("NTK param.", w, sp_ntk, "points", 0), _fit_line("NTK", w, sp_ntk, 0),
-            curve("standard param.", w, sp_std, "points", 1), _fit_line("standard", w, sp_std, 1)),
+            _points("NTK param.", w, sp_ntk, 0), _fit_line("NTK", w, sp_ntk, 0),
+            _points("standard param.", w, sp_std, 1), _fit_line("standard", w, sp_std, 1)),
             logx=True, logy=True),
         LessonPlot("drift", "Drift ‖Θ_t − Θ₀‖/‖Θ₀‖ in training (NTK param.)", "width n", "relative drift", (
-            curve("mean drift", w, drift, "points", 0), _fit_line("drift", w, drift, 0)), logx=True, logy=True),
+            _points("mean drift", w, drift, 0), _fit_line("drift", w, drift, 0)), logx=True, logy=True),
         LessonPlot("distance", "RMS of f_t − f_t^∞ (same f₀) on the circle", "width n", "distance", (
-            curve("mean distance", w, dist, "points", 2), _fit_line("distance", w, dist, 2)), logx=True, logy=True),
+            _points("mean distance", w, dist, 2), _fit_line("distance", w, dist, 2)), logx=True, logy=True),
         LessonPlot("stability", f"Standard param.: 2N/λ_max ∝ 1/n against η = {d.settings.lr:g}", "width n",
                    "learning rate", (
             curve("2N/λ_max (standard)", w, d.bound_std, "line", 1),
             curve("2N/λ_max (NTK)", w, np.full(len(w), d.bound_ntk), "line", 0),
             curve("η", w, np.full(len(w), d.settings.lr), "dashed", 3),
-            curve("diverged standard nets (count)", w, np.where(n_div > 0, n_div, np.nan), "points", 1)),
+            _points("standard nets diverged at η", w[n_div > 0], np.full(int(np.sum(n_div > 0)), d.settings.lr), 1)),
             logx=True, logy=True),
     )
     n, total = int(d.done.sum()), d.done.size
