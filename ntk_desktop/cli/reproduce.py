@@ -1,4 +1,4 @@
-"""``ntk reproduce``: the paper's Figures 1–3 with their quantitative checks."""
+"""``ntk reproduce``: the paper's Figures 1–3 and the lessons of issue 15 with their quantitative checks."""
 from __future__ import annotations
 
 import argparse
@@ -22,26 +22,47 @@ learning rate 1, NTK parametrization — and check it quantitatively against the
         percentiles of the t → ∞ Gaussian (check: 80 % inside the band, better when wider);
   fig3  kernel PCA of Θ∞ on 512 MNIST digits; training on f* = f0 + 0.5 f^(2) at widths 100, 1000,
         10000 (checks: deviation from the line shrinks with width, the widest follows 0.5 e^(-λ2 t)).
-  all   the three, one after the other.
+
+and lessons the paper makes beyond its figures (issue 15), with checks derived the same way:
+
+  randfeat  random features F(θ) = (1/√P) Σ θ_p f^(p), f^(p) drawn from the Gaussian process of Θ∞:
+            K_P(x0, ·) for P = 10, 100, 1000 against Θ∞; F trained by gradient descent against kernel
+            gradient descent (checks: equal to 1e-9, ‖K_P − Θ∞‖ ∝ P^(-1/2), rank ≤ P, K_P ⪰ 0, a real
+            network's NTK moves while F's does not);
+  earlystop 512 MNIST digits with 20 % noisy labels: infinite-width train/test loss and accuracy against t
+            from the eigendecomposition of Θ∞/N, finite nets of two widths, t* (checks: the test loss at t* is
+            below its t = ∞ value beyond its sampling error, less so with clean labels, the widest net
+            follows the limit within a tolerance ∝ n^(-1/2));
+  posdef    λ_min of Θ∞ on N points of the sphere S^9 for relu, erf, tanh, identity and L = 1, 2, 3
+            (checks: identity and L = 1 have rank n0 + 1, non-polynomial λ_min far above round-off,
+            the identity network's loss levels off at the best affine fit's residual to 1e-6);
+  scaling   widths 64 … 4096, NTK and standard parametrization on the circle (checks: init spread ∝ n^(-1/2)
+            and drift ∝ n^(-a), a in [1/2, 1], within sampling intervals; the standard parametrization's
+            spread ∝ n^(+1/2) and its divergence at the NTK's learning rate);
+
+  all   every figure, then every lesson, one after the other.
 
 --quick uses smaller settings (fig1: widths 64, 1024; fig2: training stopped once converged;
-fig3: widths 50, 200, 800 and t = 1.5/λ2), each well under a minute on a laptop CPU.  The paper's
+fig3: widths 50, 200, 800 and t = 1.5/λ2; the lessons: fewer P, draws and points), each well
+under a minute on a laptop CPU.  The paper's
 settings (the default) take about an hour each for fig1 and fig3 on a 2-core CPU.
 
 Files in --out (created if missing; its parent must exist):
-  figN.png          the figure (160 dpi)
-  figN.npz          its data (curves, seeds, kernels, per-check quantities)
-  figN_report.json  every check: value, threshold, reasoning, pass/fail; settings, notes, timings
-  figN_report.md    the same, readable
+  NAME.png          the figure (160 dpi); NAME is fig1, fig2, fig3 or a lesson
+  NAME.npz          its data (curves, seeds, kernels, per-check quantities)
+  NAME_report.json  every check: value, threshold, reasoning, pass/fail; settings, notes, timings
+  NAME_report.md    the same, readable
 
 Prints one line per check.  Exit status: 0 when every check passes, 1 when one fails (all
 files are still written), 2 on bad input, 130 when interrupted (nothing is written)."""
 
 
 def add_parser(sub):
-    p = sub.add_parser("reproduce", help="reproduce the paper's figures 1-3 with quantitative checks",
+    from ..figures import FIGURES
+
+    p = sub.add_parser("reproduce", help="reproduce the paper's figures 1-3 and the lessons with quantitative checks",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("figure", choices=("fig1", "fig2", "fig3", "all"), help="which figure")
+    p.add_argument("figure", choices=(*FIGURES, "all"), help="which figure or lesson")
     p.add_argument("--out", required=True, help="output folder (created if missing; its parent must exist)")
     p.add_argument("--quick", action="store_true", help="smaller settings that run in well under a minute")
     p.add_argument("--seed", type=seed_arg, default=0, help="seed of the initializations (default 0)")
@@ -54,7 +75,7 @@ def add_parser(sub):
     p.add_argument("--trials", type=int_arg, default=None, help="trials per width, fig3 (default 2)")
     p.add_argument("--steps", type=int_arg, default=None,
                    help="gradient steps (default: fig1 200; fig2 1000, with --quick until converged; "
-                        "fig3 until e^(-λ2 t) = 0.05, with --quick t = 1.5/λ2)")
+                        "fig3 until e^(-λ2 t) = 0.05, with --quick t = 1.5/λ2; randfeat 200; posdef 2000, with --quick 1000)")
     p.add_argument("--n-train", type=int_arg, default=None,
                    help="fig1: number of random training inputs (default 10); fig3: MNIST digits (default 512)")
     p.add_argument("--slice-points", type=int_arg, default=None,
@@ -73,20 +94,24 @@ def add_parser(sub):
     return p
 
 
+_PAPER = ("fig1", "fig2", "fig3")
 _ONLY = {
-    "n_init": ("--n-init", ("fig1", "fig2")),
+    "dtype": ("--dtype", _PAPER),
+    "steps": ("--steps", (*_PAPER, "randfeat", "posdef", "scaling")),
+    "n_init": ("--n-init", ("fig1", "fig2", "scaling")),
     "trials": ("--trials", ("fig3",)),
-    "slice_points": ("--slice-points", ("fig1", "fig2")),
+    "slice_points": ("--slice-points", ("fig1", "fig2", "scaling")),
     "n_train": ("--n-train", ("fig1", "fig3")),
     "backend": ("--backend", ("fig1", "fig3")),
 }
 
 
 def _overrides(args, name: str) -> dict:
-    ov = {"seed": args.seed, "data_seed": args.data_seed, "dtype": args.dtype, "steps": args.steps,
-          "threads": args.threads}
+    ov = {"seed": args.seed, "data_seed": args.data_seed, "threads": args.threads}
     widths = parse_widths(args.widths)
     if widths is not None:
+        if name not in _PAPER:
+            raise NTKInputError(f"--widths applies to {' and '.join(_PAPER)} only")
         ov["widths"] = tuple(widths)
     for key, (flag, figures) in _ONLY.items():
         value = getattr(args, key)

@@ -5,10 +5,15 @@ Networks* (NeurIPS 2018), §6:
 
 * :mod:`.fig1` — convergence of the NTK to Θ∞ as the width grows, at t = 0 and after training;
 * :mod:`.fig2` — trained networks against the percentiles of the infinite-width Gaussian;
-* :mod:`.fig3` — kernel PCA of Θ∞ on MNIST and training along the 2nd principal component.
+* :mod:`.fig3` — kernel PCA of Θ∞ on MNIST and training along the 2nd principal component;
 
-:func:`reproduce` computes one figure and writes ``DIR/figN.png``, ``figN.npz``,
-``figN_report.json`` and ``figN_report.md``; ``ntk reproduce`` is its command line.
+and the lessons of issue 15 (numerics in :mod:`ntk_desktop.experiments.lessons`), written the same way:
+
+* :mod:`.randfeat` — random features: an exact, constant tangent kernel K_P → K like P^(−1/2);
+* :mod:`.posdef` — positive-definiteness of Θ∞ on the sphere (Proposition 2).
+
+:func:`reproduce` computes one figure (or lesson) NAME and writes ``DIR/NAME.png``, ``NAME.npz``,
+``NAME_report.json`` and ``NAME_report.md``; ``ntk reproduce`` is its command line.
 """
 from __future__ import annotations
 
@@ -17,20 +22,24 @@ from typing import Optional
 
 from ..core.network import save_npz_atomic
 from ..errors import NTKInputError
-from . import fig1, fig2, fig3
+from . import earlystop, fig1, fig2, fig3, posdef, randfeat, scaling
 from .common import Check, FigureResult
 from .plotting import PLOTTERS
 from .report import write_report
 
 FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3}
 SETTINGS = {"fig1": fig1.Fig1Settings, "fig2": fig2.Fig2Settings, "fig3": fig3.Fig3Settings}
+#: the lessons (issue 15): one line each; ``ntk reproduce all`` runs FIGURES then LESSONS
+LESSONS = {"randfeat": randfeat, "earlystop": earlystop, "posdef": posdef, "scaling": scaling}
+FIGURES.update(LESSONS)
+SETTINGS.update({name: module.Settings for name, module in LESSONS.items()})
 
 
 def settings_for(name: str, quick: bool = False, **overrides):
     """The paper's (or ``--quick``) settings of figure ``name`` with ``overrides`` (None values
     are ignored)."""
     if name not in FIGURES:
-        raise NTKInputError(f"unknown figure {name!r}; choose one of {', '.join(FIGURES)}")
+        raise NTKInputError(f"unknown figure or lesson {name!r}; choose one of {', '.join(FIGURES)}")
     cls = SETTINGS[name]
     kw = {k: v for k, v in overrides.items() if v is not None}
     s = cls.quick_settings(**kw) if quick else cls.paper(**kw)

@@ -89,6 +89,7 @@ class FigureResult:
     notes: List[str] = field(default_factory=list)
     info: Dict[str, object] = field(default_factory=dict)   #: further values (not checks) for the report
     timings: Dict[str, float] = field(default_factory=dict)
+    plots: tuple = ()                #: a lesson's final LessonPlots: its PNG (plotting.plot_lesson)
 
     @property
     def passed(self) -> bool:

@@ -154,7 +154,7 @@ def build(data, st: Optional[Stages] = None) -> FigureResult:
         notes.append(f"--quick: widths {', '.join(map(str, s.widths))}, {s.n_times} times on the infinite-width grid")
     out = settings_dict(s)
     out.update(**network_settings(), backend="numpy (core reference)")
-    result = FigureResult(NAME, TITLE, arrays(data, dev), checks, out, notes, info)
+    result = FigureResult(NAME, TITLE, arrays(data, dev), checks, out, notes, info, plots=lesson.snapshot(data, done=True).plots)
     if st is not None:
         result.timings = st.finish()
     return result

@@ -232,8 +232,52 @@ def plot_fig3(result, path) -> str:
         return _save(fig, path)
 
 
-PLOTTERS = {"fig1": plot_fig1, "fig2": plot_fig2, "fig3": plot_fig3}
+#: the lessons' palette indices (Curve.color): the width colours, then yellow, then the theory's black
+LESSON_COLORS = WIDTH_COLORS + ("#e6ab02", THEORY)
 
-#: the figure, saving and check-footer helpers, shared with the lessons' plotters
-#: (figures/plotting_dynamics.py)
-new_figure, save_png, checks_footer, STYLE = _figure, _save, _footer, _STYLE
+
+def _lesson_curve(ax, c) -> None:
+    """One :class:`~ntk_desktop.experiments.lessons.live.Curve` in its style."""
+    color = LESSON_COLORS[c.color % len(LESSON_COLORS)]
+    if c.style == "points":
+        ax.plot(c.x, c.y, "o", color=color, ms=5, label=c.name)
+    elif c.style == "bars":
+        width = np.min(np.diff(c.x)) * 0.8 if len(c.x) > 1 else 0.8
+        ax.bar(c.x, c.y, width=width, color=color, alpha=0.7, label=c.name)
+    else:
+        ax.plot(c.x, c.y, color=color, lw=3 if c.style == "dashed" else 2.2,
+                ls=(0, (5, 2)) if c.style == "dashed" else "-", label=c.name)
+
+
+def plot_lesson(result, path) -> str:
+    """A lesson's PNG: its final snapshot's plots (``result.plots``, the ones the application
+    draws live), two per row, with the checks under them."""
+    import matplotlib
+
+    plots = result.plots
+    cols = 2 if len(plots) > 1 else 1
+    rows = -(-len(plots) // cols)
+    with matplotlib.rc_context(_STYLE):
+        fig = _figure(7.5 * cols, 5.2 * rows + 1.0)
+        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        for ax, spec in zip(axes, plots):
+            for c in spec.curves:
+                _lesson_curve(ax, c)
+            ax.set_xscale("log" if spec.logx else "linear")
+            ax.set_yscale("log" if spec.logy else "linear")
+            if spec.marker_x is not None:
+                ax.axvline(spec.marker_x, color="0.3", ls=":", lw=2)
+            ax.set_xlabel(spec.xlabel)
+            ax.set_ylabel(spec.ylabel)
+            ax.set_title(spec.title)
+            if spec.curves:
+                ax.legend(loc="best", frameon=True, framealpha=0.9, fontsize=10)
+        for ax in axes[len(plots):]:
+            ax.set_visible(False)
+        _footer(fig, result)
+        fig.suptitle(result.title, fontsize=16)
+        return _save(fig, path)
+
+
+PLOTTERS = {"fig1": plot_fig1, "fig2": plot_fig2, "fig3": plot_fig3, "randfeat": plot_lesson, "posdef": plot_lesson,
+            "earlystop": plot_lesson, "scaling": plot_lesson}

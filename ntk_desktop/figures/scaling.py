@@ -174,7 +174,7 @@ def build(d, st: Optional[Stages] = None) -> FigureResult:
     out = settings_dict(s)
     out.update(**network_settings(), backend="numpy (core reference)")
     out["parametrization"] = "ntk and standard (the same raw initial parameters)"
-    result = FigureResult(NAME, TITLE, arrays(d), checks, out, notes, info)
+    result = FigureResult(NAME, TITLE, arrays(d), checks, out, notes, info, plots=lesson.snapshot(d, done=True).plots)
     if st is not None:
         result.timings = st.finish()
     return result

@@ -27,6 +27,9 @@ from .params_panel import NetworkParams
 from .plot_style import Legend, style_plot, title_style
 
 HINT = "Choose a lesson and press Run (F5): its plots fill in live"
+#: legends are smaller than in the one-plot panels: a lesson shows up to four plots side by side
+LEGEND_PT = 9
+LEGEND_ALPHA = 170
 SETTINGS = (("quick", "quick setting"), ("full", "full setting"))
 
 
@@ -69,7 +72,11 @@ class _LessonPage:
             plot = self.widget.addPlot(row=i // 2, col=i % 2)
             style_plot(plot, spec.xlabel, spec.ylabel)
             plot.setLogMode(x=spec.logx, y=spec.logy)
-            self.legends[spec.key] = Legend(plot)
+            for name, log in (("bottom", spec.logx), ("left", spec.logy)):
+                if log:                       # numbers at the decades only (minor ones overlap)
+                    plot.getAxis(name).setStyle(maxTextLevel=0)
+            legend = self.legends[spec.key] = Legend(plot, alpha=LEGEND_ALPHA)
+            legend.setLabelTextSize(f"{LEGEND_PT}pt")
             marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("#444", width=2, style=Qt.PenStyle.DotLine))
             marker.setVisible(False)
             plot.addItem(marker)

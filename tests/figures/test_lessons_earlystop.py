@@ -10,14 +10,12 @@ import pytest
 from scipy.linalg import expm
 
 from ntk_desktop.core.analytic import analytic_kernels
-from ntk_desktop.core.network import save_npz_atomic
 from ntk_desktop.core.predict import kernel_gd
 from ntk_desktop.core.spec import NetworkSpec
 from ntk_desktop.errors import NTKInputError
 from ntk_desktop.experiments.lessons import earlystop as lesson
 from ntk_desktop.figures import common, earlystop
-from ntk_desktop.figures.plotting_dynamics import PLOTTERS
-from ntk_desktop.figures.report import write_report
+from ntk_desktop.figures import write_outputs
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +26,7 @@ def run(tmp_path_factory):
         pass
     result = earlystop.build(data)
     out = tmp_path_factory.mktemp("earlystop")
-    save_npz_atomic(out / "earlystop.npz", result.arrays)
-    PLOTTERS["earlystop"](result, out / "earlystop.png")
-    write_report(result, out, {})
+    write_outputs(result, out)
     return data, result, out
 
 

@@ -14,9 +14,7 @@ from ntk_desktop.data.synthetic import circle_slice
 from ntk_desktop.errors import NTKInputError
 from ntk_desktop.experiments.lessons import scaling as lesson
 from ntk_desktop.figures import common, scaling
-from ntk_desktop.core.network import save_npz_atomic
-from ntk_desktop.figures.plotting_dynamics import PLOTTERS
-from ntk_desktop.figures.report import write_report
+from ntk_desktop.figures import write_outputs
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +25,7 @@ def run(tmp_path_factory):
         pass
     result = scaling.build(data)
     out = tmp_path_factory.mktemp("scaling")
-    save_npz_atomic(out / "scaling.npz", result.arrays)
-    PLOTTERS["scaling"](result, out / "scaling.png")
-    write_report(result, out, {})
+    write_outputs(result, out)
     return data, result, out
 
 

@@ -21,7 +21,7 @@ def _assert_drawn(panel, snap):
     for spec in snap.plots:
         for c in spec.curves:
             item = page.curves[(spec.key, c.name)]
-            assert item.isVisible()
+            assert item.isVisible() == (c.x.size > 0)
             np.testing.assert_array_equal(item.xData, c.x)
             np.testing.assert_array_equal(item.yData, c.y)
 
@@ -60,3 +60,25 @@ def test_lessons_not_registered_yet_are_refused_in_one_line():
             get_preset(name)
     with pytest.raises(NTKInputError, match="unknown lesson"):
         lesson("nope")
+
+
+def test_presentation_and_export_work_through_the_panel_base(qtbot, window, tmp_path):
+    from ntk_desktop.gui.export import export_panel_data, export_panel_image
+    from ntk_desktop.gui.presentation import plot_style_summary
+
+    panel = window.panel("lesson")
+    window.apply_preset(PRESETS["posdef"])
+    snaps = list(lesson("posdef").live(LessonRequest.make("posdef").settings))
+    panel.show_snapshot(snaps[-1])
+    before = plot_style_summary(panel)
+    panel.set_presentation(True, "dark")
+    assert plot_style_summary(panel) != before
+    panel.set_presentation(False)
+    assert plot_style_summary(panel) == before
+    _assert_drawn(panel, snaps[-1])
+    png = export_panel_image(panel, tmp_path / "lesson.png")
+    assert (tmp_path / "lesson.png").stat().st_size > 10_000 and png
+    export_panel_data(panel, tmp_path / "lesson.npz")
+    with np.load(tmp_path / "lesson.npz") as z:
+        ys = sorted((k for k in z.files if k.endswith("_y")))
+        assert len(ys) == sum(len(p.curves) for p in snaps[-1].plots)

@@ -222,6 +222,15 @@ def _points(name, x, y, color):
     return curve(name, np.asarray(x, dtype=np.float64)[ok], y[ok], "points", color)
 
 
+def _theory(name, w, values, slope, color):
+    """The line ∝ n^slope through the first finite value (a dashed reference)."""
+    v = np.asarray(values, dtype=np.float64)
+    ok = np.flatnonzero(np.isfinite(v) & (v > 0))
+    if ok.size == 0:
+        return curve(name, [], [], "dashed", color)
+    return curve(name, w, v[ok[0]] * (w / w[ok[0]]) ** slope, "dashed", color)
+
+
 def _mean_done(values: np.ndarray, done: np.ndarray) -> np.ndarray:
     """(W,) mean over the finished initializations of each width with a finite value (NaN where none)."""
     ok = done & np.isfinite(values)
@@ -238,13 +247,18 @@ def snapshot(d: ScalingData, done: bool = False) -> LessonSnapshot:
     n_div = np.sum(d.diverged[1] & d.done, axis=1).astype(np.float64)
     plots = (
         LessonPlot("spread", "Spread of Θ₀(x₀,·) across initializations", "width n", "std", (
-            _points("NTK param.", w, sp_ntk, 0), _fit_line("NTK", w, sp_ntk, 0),
-            _points("standard param.", w, sp_std, 1), _fit_line("standard", w, sp_std, 1)),
+            _points("NTK param.", w, sp_ntk, 0), _fit_line("NTK", w, sp_ntk, 0, "line"),
+            _theory("theory n^(−1/2)", w, sp_ntk, -0.5, 4),
+            _points("standard param.", w, sp_std, 1), _fit_line("standard", w, sp_std, 1, "line"),
+            _theory("theory n^(+1/2)", w, sp_std, 0.5, 4)),
             logx=True, logy=True),
         LessonPlot("drift", "Drift ‖Θ_t − Θ₀‖/‖Θ₀‖ in training (NTK param.)", "width n", "relative drift", (
-            _points("mean drift", w, drift, 0), _fit_line("drift", w, drift, 0)), logx=True, logy=True),
+            _points("mean drift", w, drift, 0), _fit_line("drift", w, drift, 0, "line"),
+            _theory("theory n^(−1/2)", w, drift, -0.5, 3), _theory("theory n^(−1)", w, drift, -1.0, 4)),
+            logx=True, logy=True),
         LessonPlot("distance", "RMS of f_t − f_t^∞ (same f₀) on the circle", "width n", "distance", (
-            _points("mean distance", w, dist, 2), _fit_line("distance", w, dist, 2)), logx=True, logy=True),
+            _points("mean distance", w, dist, 2), _fit_line("distance", w, dist, 2, "line"),
+            _theory("theory n^(−1/2)", w, dist, -0.5, 4)), logx=True, logy=True),
         LessonPlot("stability", f"Standard param.: 2N/λ_max ∝ 1/n against η = {d.settings.lr:g}", "width n",
                    "learning rate", (
             curve("2N/λ_max (standard)", w, d.bound_std, "line", 1),
