@@ -136,10 +136,19 @@ def _check(data, name):
 def test_bad_settings_are_one_clear_error():
     with pytest.raises(NTKInputError, match="widths"):
         lesson.Settings(widths=(64, 32, 128)).validated()
-    with pytest.raises(NTKInputError, match="n_init"):
+    with pytest.raises(NTKInputError, match="--n-init"):
         lesson.Settings(n_init=2).validated()
     with pytest.raises(NTKInputError, match="lr"):
         lesson.Settings(lr=-1).validated()
+
+
+def test_cli_refuses_bad_input_in_one_line(reproduce_helpers, tmp_path, capsys):
+    for argv, text in ((["--n-init", "2"], "--n-init must be an integer >= 3"),
+                       (["--widths", "64,128,256"], "--widths applies to")):
+        rc = reproduce_helpers.run_cli(["reproduce", "scaling", "--quick", "--out", str(tmp_path / "x"), *argv])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and text in err and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "x").exists()
 
 
 def test_live_yields_stable_plots_and_stops_when_cancelled():

@@ -74,7 +74,7 @@ class Settings(LessonSettings):
         for name, lo in (("n_init", 3), ("steps", 1), ("slice_points", 8), ("threads", 1)):
             v = getattr(self, name)
             if int(v) != v or v < lo:
-                raise NTKInputError(f"{name} must be an integer >= {lo} (got {v})")
+                raise NTKInputError(f"--{name.replace('_', '-')} must be an integer >= {lo} (got {v})")
         if not (math.isfinite(float(self.lr)) and self.lr > 0):
             raise NTKInputError(f"--lr must be a positive number (got {self.lr})")
         return dataclasses.replace(self, widths=widths, dtype=check_dtype(self.dtype).name)
