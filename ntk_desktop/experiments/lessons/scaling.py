@@ -166,8 +166,8 @@ def _network(d: ScalingData, i: int, k: int, cancel: Optional[Callable[[], bool]
     """Initialization k of width i in both parametrizations: Θ₀ and Θ_t on the slice, f_t, the
     limit from the same f0.  False when cancelled."""
     s = d.settings
-    x0 = np.array([[1.0, 0.0]])
-    _, S, _ = circle_slice(s.slice_points)
+    x0, S, _ = circle_slice(s.slice_points)
+    x0 = x0[None]
     for p, par in enumerate(PARAMETRIZATIONS):
         arch = architecture(int(d.widths[i]), par)
         p0 = init_params(arch, int(d.seeds[i, k]), s.dtype)      # the same raw numbers for both
