@@ -122,21 +122,31 @@ class KernelEigen:
         resolved = lam > cut
         return cls(lam, V, resolved, cut)
 
-    def decay(self, t: float, N: int) -> np.ndarray:
+    def decay(self, t: float, N: int, lr: Optional[float] = None) -> np.ndarray:
         """Eigenvalues of e^{−tΘ/N}: e^{−λt/N} for resolved λ, 1 for the zero ones
-        (at t = ∞: 0 and 1)."""
+        (at t = ∞: 0 and 1).  With ``lr`` = η: gradient descent's (1 − ηλ/N)^k, k = t/η steps."""
         lam = np.where(self.resolved, self.values, 0.0)
         if math.isinf(t):
             return np.where(self.resolved, 0.0, 1.0)
-        return np.exp(-lam * (t / N))
+        if lr is None:
+            return np.exp(-lam * (t / N))
+        return np.power(1.0 - lr * lam / N, round(t / lr))
 
-    def phi(self, t: float, N: int) -> np.ndarray:
+    def phi(self, t: float, N: int, lr: Optional[float] = None) -> np.ndarray:
         """φ_t(λ) = (1 − e^{−λt/N})/λ for resolved λ (1/λ at t = ∞); t/N for the zero ones at
-        finite t and 0 at t = ∞."""
+        finite t and 0 at t = ∞.  With ``lr``: (1 − (1 − ηλ/N)^k)/λ, k = t/η steps."""
         lam = np.where(self.resolved, self.values, 1.0)
         if math.isinf(t):
             return np.where(self.resolved, 1.0 / lam, 0.0)
-        return np.where(self.resolved, -np.expm1(-lam * (t / N)) / lam, t / N)
+        if lr is None:
+            return np.where(self.resolved, -np.expm1(-lam * (t / N)) / lam, t / N)
+        x = lr * lam / N
+        steps = round(t / lr)
+        # 1 − (1 − x)^k without cancellation while 1 − x > 0
+        below = x < 1
+        one_minus = np.where(below, -np.expm1(steps * np.log1p(-np.where(below, x, 0.0))),
+                             1.0 - np.power(1.0 - x, steps))
+        return np.where(self.resolved, one_minus / lam, t / N)
 
 
 @dataclass
@@ -224,13 +234,15 @@ def predict_gd(theta_xx, theta_tx, sigma_xx, sigma_tx, sigma_tt, Y, times, *, N:
 
 
 def kernel_gd(theta_xx, theta_tx, f0_train, f0_test, Y, times, *, N: Optional[int] = None,
-              rtol: Optional[float] = None):
+              rtol: Optional[float] = None, lr: Optional[float] = None):
     """The deterministic kernel-gradient-descent trajectory from given initial outputs:
 
         f_t(X) = Y + e^{−tΘ/N}(f_0(X) − Y),   f_t(T) = f_0(T) + A_t (Y − f_0(X)).
 
     Returns ``(f_train, f_test)`` of shapes (T, N, n_L) and (T, N_test, n_L); with an empirical
-    Θ_0 and a network's own f_0 this is the linearized network, with Θ∞ the paper's limit."""
+    Θ_0 and a network's own f_0 this is the linearized network, with Θ∞ the paper's limit.
+    ``lr`` = η: gradient descent with steps η instead of the flow — e^{−λt/N} becomes
+    (1 − ηλ/N)^(t/η) (``times`` are then multiples of η)."""
     n = np.asarray(theta_xx).shape[0]
     theta_xx = _square("Θ(X,X)", theta_xx, n)
     theta_tx = np.asarray(theta_tx, dtype=np.float64)
@@ -249,6 +261,8 @@ def kernel_gd(theta_xx, theta_tx, f0_train, f0_test, Y, times, *, N: Optional[in
                             f"got {f0t.shape}")
     times = check_times(times)
     Nn = _check_n(N, n)
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        raise NTKInputError(f"the learning rate must be a positive number (got {lr})")
     eig = KernelEigen.of(theta_xx, rtol)
     V = eig.vectors
     TV = theta_tx @ V
@@ -256,8 +270,8 @@ def kernel_gd(theta_xx, theta_tx, f0_train, f0_test, Y, times, *, N: Optional[in
     f_train = np.empty((len(times), n, Y.shape[1]))
     f_test = np.empty((len(times), len(f0t), Y.shape[1]))
     for i, t in enumerate(times):
-        f_train[i] = Y - V @ (eig.decay(float(t), Nn)[:, None] * VR)
-        f_test[i] = f0t + (TV * eig.phi(float(t), Nn)) @ VR
+        f_train[i] = Y - V @ (eig.decay(float(t), Nn, lr)[:, None] * VR)
+        f_test[i] = f0t + (TV * eig.phi(float(t), Nn, lr)) @ VR
     return f_train, f_test
 
 

@@ -22,7 +22,7 @@ from typing import Optional
 
 from ..core.network import save_npz_atomic
 from ..errors import NTKInputError
-from . import fig1, fig2, fig3, posdef, randfeat
+from . import earlystop, fig1, fig2, fig3, posdef, randfeat, scaling
 from .common import Check, FigureResult
 from .plotting import PLOTTERS
 from .report import write_report
@@ -30,7 +30,7 @@ from .report import write_report
 FIGURES = {"fig1": fig1, "fig2": fig2, "fig3": fig3}
 SETTINGS = {"fig1": fig1.Fig1Settings, "fig2": fig2.Fig2Settings, "fig3": fig3.Fig3Settings}
 #: the lessons (issue 15): one line each; ``ntk reproduce all`` runs FIGURES then LESSONS
-LESSONS = {"randfeat": randfeat, "posdef": posdef}
+LESSONS = {"randfeat": randfeat, "earlystop": earlystop, "posdef": posdef, "scaling": scaling}
 FIGURES.update(LESSONS)
 SETTINGS.update({name: module.Settings for name, module in LESSONS.items()})
 

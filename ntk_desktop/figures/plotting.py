@@ -279,4 +279,5 @@ def plot_lesson(result, path) -> str:
         return _save(fig, path)
 
 
-PLOTTERS = {"fig1": plot_fig1, "fig2": plot_fig2, "fig3": plot_fig3, "randfeat": plot_lesson, "posdef": plot_lesson}
+PLOTTERS = {"fig1": plot_fig1, "fig2": plot_fig2, "fig3": plot_fig3, "randfeat": plot_lesson, "posdef": plot_lesson,
+            "earlystop": plot_lesson, "scaling": plot_lesson}

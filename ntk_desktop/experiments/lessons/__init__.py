@@ -25,7 +25,9 @@ from ...errors import NTKInputError
 #: lesson name -> its module under this package (in the order the chooser lists them)
 LESSONS = {
     "randfeat": "randfeat",
+    "earlystop": "earlystop",
     "posdef": "posdef",
+    "scaling": "scaling",
 }
 
 
