@@ -1,0 +1,160 @@
+"""The Dask layer of ``ntk regress``: a kernel held as tiles by Dask workers equals the dense
+NumPy-reference kernel (ragged tiles, N = 1, k = 1), survives a worker killed mid-run, works on
+a cluster started with Dask's own ``dask scheduler`` / ``dask worker`` commands, and refuses
+bad cluster options with one line."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from ntk_desktop.core.analytic import analytic_kernels
+from ntk_desktop.core.network import Architecture
+from ntk_desktop.errors import NTKInputError
+from ntk_desktop.experiments.regression.distributed import DaskKernelOperator, open_client
+from ntk_desktop.experiments.regression.operators import DenseOperator
+from ntk_desktop.experiments.regression.tiles import KernelJob
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ARCH = Architecture.build(3, depth=3, nonlinearity="relu", beta=0.1)
+
+
+def _inputs(n, seed):
+    return np.random.default_rng(seed).standard_normal((n, 3))
+
+
+def _reference(kind, X, Y=None):
+    k = analytic_kernels(ARCH, X, Y)  # the NumPy reference, the whole matrix at once
+    return DenseOperator(k.ntk if kind == "ntk" else k.nngp)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    conn = open_client(2, None, timeout=60)
+    yield conn
+    conn.close()
+
+
+def _assert_same(op, ref, V, idx, rtol):
+    np.testing.assert_allclose(op.matmat(V), ref.matmat(V), rtol=rtol, atol=rtol * np.abs(ref.K).max())
+    np.testing.assert_allclose(op.columns(idx), ref.columns(idx), rtol=rtol)
+    if op.shape[0] == op.shape[1]:
+        np.testing.assert_allclose(op.diagonal(), ref.diagonal(), rtol=rtol)
+
+
+def test_local_cluster_has_two_workers_and_says_where_the_dashboard_is(cluster):
+    assert cluster.workers == 2 and "2 workers" in cluster.where
+    assert cluster.dashboard  # an address, or why there is none
+
+
+@pytest.mark.parametrize("n,block,k", [(13, 5, 3), (13, 5, 1), (1, 4, 2), (8, 8, 1)])
+def test_symmetric_operator_equals_dense_reference(cluster, n, block, k):
+    X = _inputs(n, n)
+    op = DaskKernelOperator(cluster.client, KernelJob(ARCH, "ntk", "float64", "numpy"), X, block=block)
+    try:
+        op.wait()
+        rng = np.random.default_rng(1)
+        idx = rng.integers(0, n, size=min(n, 4))
+        _assert_same(op, _reference("ntk", X), rng.standard_normal((n, k)), idx, 1e-12)
+        assert op.shape == (n, n) and op.dtype == np.float64
+    finally:
+        op.close()
+
+
+def test_rectangular_nngp_float32_equals_reference_to_float32_tolerance(cluster):
+    X, T = _inputs(11, 2), _inputs(7, 3)
+    op = DaskKernelOperator(cluster.client, KernelJob(ARCH, "nngp", "float32", "numpy"), T, X, block=4)
+    try:
+        assert op.shape == (7, 11) and op.dtype == np.float32
+        V = np.random.default_rng(2).standard_normal((11, 2))
+        _assert_same(op, _reference("nngp", T, X), V, np.array([10, 0, 4, 4]), 2e-6)
+    finally:
+        op.close()
+
+
+def test_progress_reports_every_tile(cluster):
+    seen = []
+    op = DaskKernelOperator(cluster.client, KernelJob(ARCH, "ntk", "float64", "numpy"), _inputs(9, 4), block=3)
+    try:
+        op.wait(lambda done, total: seen.append((done, total)))
+    finally:
+        op.close()
+    assert seen == [(i, 6) for i in range(1, 7)]  # 3 row blocks: 3 + 2 + 1 upper-triangle tiles
+
+
+def test_killed_worker_costs_only_its_tiles(cluster):
+    """A worker killed (SIGKILL) once tiles have landed on it: its tiles are recomputed by the
+    cluster and every product still equals the reference."""
+    from distributed import as_completed
+
+    client = cluster.client
+    X = _inputs(40, 5)
+    op = DaskKernelOperator(client, KernelJob(ARCH, "ntk", "float64", "numpy"), X, block=6)
+    try:
+        first = next(iter(as_completed(op._futures)))
+        victim = next(iter(client.who_has([first])[first.key]))
+        pid = client.run(os.getpid, workers=[victim])[victim]
+        lost = [f.key for f, hosts in zip(op._futures, client.who_has(op._futures).values()) if victim in hosts]
+        assert lost  # the kill takes tiles with it
+        os.kill(pid, signal.SIGKILL)
+        V = np.random.default_rng(3).standard_normal((40, 2))
+        _assert_same(op, _reference("ntk", X), V, np.array([0, 17, 39]), 1e-12)
+        holders = client.who_has(op._futures)
+        assert all(victim not in holders[key] for key in lost)
+    finally:
+        op.close()
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_external_scheduler_and_workers_joined_by_address(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    info = tmp_path / "scheduler.json"
+    dask = [sys.executable, "-m", "dask"]
+    commands = [["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]] + 2 * [
+        ["worker", "--nthreads", "1", "--no-dashboard", "--no-nanny"]]  # all three start together
+    procs = [subprocess.Popen(dask + c + ["--scheduler-file", str(info)], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for c in commands]
+    try:
+        for _ in range(600):
+            if info.exists() and info.stat().st_size:
+                break
+            time.sleep(0.1)
+        address = json.loads(info.read_text())["address"]  # what `dask scheduler` prints
+        with open_client(None, address, timeout=60) as conn:
+            conn.client.wait_for_workers(2, timeout=60)
+            assert address in conn.where and "none" in conn.dashboard
+            X = _inputs(10, 6)
+            op = DaskKernelOperator(conn.client, KernelJob(ARCH, "ntk", "float32", "numpy"), X, block=4)
+            V = np.random.default_rng(4).standard_normal((10, 3))
+            _assert_same(op, _reference("ntk", X), V, np.array([3, 9]), 1e-5)
+            op.close()
+    finally:
+        for p in reversed(procs):  # workers, then the scheduler
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+
+
+@pytest.mark.parametrize("workers,scheduler,needle", [
+    (0, None, "--workers must be a positive"),
+    (-2, None, "--workers must be a positive"),
+    (2, "tcp://127.0.0.1:1", "not both"),
+    (None, "tcp://127.0.0.1:{port}", "no Dask scheduler answered at tcp://127.0.0.1:"),
+])
+def test_bad_cluster_options_are_one_line(workers, scheduler, needle):
+    if scheduler:
+        scheduler = scheduler.format(port=_free_port())
+    with pytest.raises(NTKInputError) as exc:
+        open_client(workers, scheduler, timeout=1.0)
+    assert needle in str(exc.value) and "\n" not in str(exc.value)
