@@ -13,11 +13,14 @@ import time
 import numpy as np
 import pytest
 
+from conftest import dense_reference
+from ntk_desktop.cli import main
 from ntk_desktop.core.analytic import analytic_kernels
 from ntk_desktop.core.network import Architecture
 from ntk_desktop.errors import NTKInputError
 from ntk_desktop.experiments.regression.distributed import DaskKernelOperator, open_client
 from ntk_desktop.experiments.regression.operators import DenseOperator
+from ntk_desktop.experiments.regression.store import TileStore, fingerprint
 from ntk_desktop.experiments.regression.tiles import KernelJob
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -117,7 +120,9 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_external_scheduler_and_workers_joined_by_address(tmp_path):
+def test_external_scheduler_and_workers_joined_by_address(tmp_path, problem):
+    """`ntk regress --scheduler ADDRESS` on a cluster of Dask's own `dask scheduler` and two
+    `dask worker` processes predicts what SciPy's dense solve predicts."""
     env = dict(os.environ, PYTHONPATH=ROOT)
     info = tmp_path / "scheduler.json"
     dask = [sys.executable, "-m", "dask"]
@@ -131,14 +136,21 @@ def test_external_scheduler_and_workers_joined_by_address(tmp_path):
                 break
             time.sleep(0.1)
         address = json.loads(info.read_text())["address"]  # what `dask scheduler` prints
+        X, y, T, yt, arch = problem
+        np.save(tmp_path / "X.npy", X)
+        np.save(tmp_path / "y.npy", y)
+        np.save(tmp_path / "T.npy", T)
         with open_client(None, address, timeout=60) as conn:
             conn.client.wait_for_workers(2, timeout=60)
             assert address in conn.where and "none" in conn.dashboard
-            X = _inputs(10, 6)
-            op = DaskKernelOperator(conn.client, KernelJob(ARCH, "ntk", "float32", "numpy"), X, block=4)
-            V = np.random.default_rng(4).standard_normal((10, 3))
-            _assert_same(op, _reference("ntk", X), V, np.array([3, 9]), 1e-5)
-            op.close()
+        out = tmp_path / "p.npz"
+        assert main(["regress", "--inputs", str(tmp_path / "X.npy"), "--targets", str(tmp_path / "y.npy"),
+                     "--test-inputs", str(tmp_path / "T.npy"), "--depth", "3", "--beta", "0.1", "--dtype", "float32",
+                     "--scheduler", address, "--out", str(out), "--quiet"]) == 0
+        Y = np.where(np.arange(3) == y[:, None], 0.9, -0.1)  # centred one-hot targets
+        with np.load(out) as z:
+            ref = dense_reference(arch, X, Y, T, float(z["ridge"]))
+            np.testing.assert_allclose(z["predictions"], ref, rtol=1e-3, atol=1e-3 * np.abs(ref).max())
     finally:
         for p in reversed(procs):  # workers, then the scheduler
             p.terminate()
@@ -158,3 +170,41 @@ def test_bad_cluster_options_are_one_line(workers, scheduler, needle):
     with pytest.raises(NTKInputError) as exc:
         open_client(workers, scheduler, timeout=1.0)
     assert needle in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_bad_scheduler_through_the_cli_is_one_line_exit_2(tmp_path, capsys):
+    np.save(tmp_path / "X.npy", _inputs(5, 7))
+    np.save(tmp_path / "y.npy", np.array([0, 1, 0, 1, 1]))
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    code = main(["regress", "--inputs", str(tmp_path / "X.npy"), "--targets", str(tmp_path / "y.npy"),
+                 "--scheduler", address, "--out", str(tmp_path / "p.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and f"no Dask scheduler answered at {address}" in err
+    assert "Traceback" not in err and not (tmp_path / "p.npz").exists()
+
+
+def test_store_tiles_are_written_by_workers_and_read_back(cluster, tmp_path):
+    """Tiles go to the shared store as the workers compute them; an operator on the same store
+    reads them back (a tile altered in the store shows in its products) instead of recomputing."""
+    X = _inputs(11, 8)
+    job = KernelJob(ARCH, "ntk", "float64", "numpy")
+    tiles = TileStore(tmp_path / "store", fingerprint(X, ARCH, "ntk", "float64", 4)).train()
+    ref = _reference("ntk", X)
+    op = DaskKernelOperator(cluster.client, job, X, block=4, store=tiles)
+    op.wait()
+    op.close()
+    assert tiles.done_mask().all()
+    first = tiles.tiles[1]  # off the diagonal: serves both halves of K
+    np.testing.assert_allclose(tiles.read(first), ref.K[first.r0:first.r1, first.c0:first.c1], rtol=1e-12)
+    tiles.write(first, 2 * tiles.read(first))
+    K = ref.K.copy()
+    K[first.r0:first.r1, first.c0:first.c1] *= 2
+    K[first.c0:first.c1, first.r0:first.r1] *= 2
+    V = np.random.default_rng(5).standard_normal((11, 2))
+    again = DaskKernelOperator(cluster.client, job, X, block=4, store=tiles)
+    try:
+        _assert_same(again, DenseOperator(K), V, np.array([0, 5, 10]), 1e-12)
+    finally:
+        again.close()
+    with pytest.raises(ValueError, match="tile store"):
+        DaskKernelOperator(cluster.client, job, X, block=5, store=tiles)

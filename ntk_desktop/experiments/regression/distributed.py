@@ -153,9 +153,16 @@ def _block(data: np.ndarray) -> np.ndarray:
     return data
 
 
-def _compute_tile(job: KernelJob, rows, cols) -> np.ndarray:
-    """K(rows, cols); ``cols`` None: the symmetric diagonal tile K(rows, rows)."""
-    return job.tile(rows, cols)
+def _compute_tile(job: KernelJob, rows, cols, store=None, tile=None) -> np.ndarray:
+    """K(rows, cols); ``cols`` None: the symmetric diagonal tile K(rows, rows).  With a tile
+    ``store`` (a :class:`.store.TileSet` on a file system the workers share): read back when it
+    holds the tile, else computed and written there."""
+    if store is not None and store.has(tile):
+        return store.read(tile)
+    values = job.tile(rows, cols)
+    if store is not None:
+        store.write(tile, values)
+    return values
 
 
 def _tile_matmat(tile, V) -> np.ndarray:
@@ -190,11 +197,11 @@ def _tile_diagonal(tile) -> np.ndarray:
 class DaskKernelOperator:
     """K(rows, cols) (``cols`` None: the symmetric K(rows, rows)) held by Dask workers as tiles of
     at most ``block`` rows and columns.  The tiles are submitted at construction; ``wait``
-    reports their progress.  ``close`` releases them."""
+    reports their progress.  ``close`` releases them.  ``store``: a :class:`.store.TileSet` of
+    the same kernel on a file system every worker reaches: tiles already there are read back,
+    the others written there as they are computed (a later run resumes or reuses them)."""
 
     def __init__(self, client, job: KernelJob, rows, cols=None, block: int = 2048, store=None):
-        if store is not None:
-            raise NTKInputError("a tile store with a Dask cluster is not available in this build")
         rows = np.ascontiguousarray(rows)
         self.symmetric = cols is None
         cols = rows if self.symmetric else np.ascontiguousarray(cols)
@@ -205,13 +212,17 @@ class DaskKernelOperator:
         self.shape = (len(rows), len(cols))
         self.dtype = np.dtype(job.dtype)
         self.tiles = plan_tiles(self.shape[0], self.shape[1], self.symmetric, block)
+        if store is not None and (tuple(store.shape), store.block, store.symmetric, np.dtype(store.dtype)) != (
+                self.shape, int(block), self.symmetric, self.dtype):
+            raise ValueError(f"the tile store holds a {store.shape} {np.dtype(store.dtype).name} kernel in tiles of "
+                             f"{store.block}, not this {self.shape} {self.dtype.name} one in tiles of {block}")
         name = f"{job.kind}-{uuid.uuid4().hex[:8]}"
         # each block of inputs goes to the cluster once, then from worker to worker as tiles need it
         row_in = self._blocks(rows, {(t.r0, t.r1) for t in self.tiles}, f"{name}-rows")
         col_in = row_in if self.symmetric else self._blocks(cols, {(t.c0, t.c1) for t in self.tiles}, f"{name}-cols")
         self._inputs = [*row_in.values(), *col_in.values()]
         self._futures = [client.submit(_compute_tile, job, row_in[t.r0],
-                                       None if self.symmetric and t.diagonal else col_in[t.c0],
+                                       None if self.symmetric and t.diagonal else col_in[t.c0], store, t,
                                        key=f"{name}-tile-{t.r0}-{t.c0}")
                          for t in self.tiles]
 
