@@ -50,6 +50,15 @@ def _has_bokeh() -> bool:
     return importlib.util.find_spec("bokeh") is not None
 
 
+def _scheduler_has_bokeh(client) -> bool:
+    """Whether the scheduler's process can serve the dashboard (asked with a function sent by
+    value: the scheduler's machine need not have NTK Desktop)."""
+    try:
+        return bool(client.run_on_scheduler(lambda: __import__("importlib.util").util.find_spec("bokeh") is not None))
+    except Exception:  # run_on_scheduler refused by the cluster's configuration: assume it serves one
+        return True
+
+
 class DaskConnection:
     """A Dask client (and the LocalCluster it started, if any); ``dashboard`` says where the
     dashboard is, or why there is none; ``where`` describes the cluster in a few words."""
@@ -58,7 +67,7 @@ class DaskConnection:
         self.client = client
         self.cluster = cluster
         services = client.scheduler_info().get("services", {})
-        if "dashboard" in services and client.run_on_scheduler(_has_bokeh):  # else only /health is served
+        if "dashboard" in services and _scheduler_has_bokeh(client):  # else only /health is served
             self.dashboard = client.dashboard_link
         elif cluster is not None:
             self.dashboard = "none (install bokeh for Dask's dashboard)"
