@@ -81,7 +81,8 @@ class DaskConnection:
     @property
     def where(self) -> str:
         kind = "local Dask cluster" if self.cluster is not None else f"Dask cluster {self.client.scheduler.address}"
-        return f"{kind}, {self.workers} workers"
+        n = self.workers
+        return f"{kind}, {n} worker{'' if n == 1 else 's'}"
 
     def close(self) -> None:
         try:
@@ -236,8 +237,12 @@ class DaskKernelOperator:
                          for t in self.tiles]
 
     def _blocks(self, data: np.ndarray, spans, name: str) -> dict:
-        """``{start: future}`` of ``data[start:stop]`` for each span, each a task carrying its block."""
-        return {a: self.client.submit(_block, data[a:b], key=f"{name}-{a}") for a, b in sorted(spans)}
+        """``{start: future}`` of ``data[start:stop]`` for each span, each a task carrying its block
+        (large by design: Dask's warning about large graphs would only be noise on the terminal)."""
+        import dask
+
+        with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1PB"}):
+            return {a: self.client.submit(_block, data[a:b], key=f"{name}-{a}") for a, b in sorted(spans)}
 
     def wait(self, progress: Optional[Callable[[int, int], None]] = None) -> None:
         """Until every tile is in worker memory (re-raising a tile's error), calling
