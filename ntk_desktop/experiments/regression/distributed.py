@@ -44,12 +44,6 @@ def _quiet_logs() -> None:
         logging.getLogger(name).setLevel(LOG_LEVEL)
 
 
-def _has_bokeh() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("bokeh") is not None
-
-
 def _scheduler_has_bokeh(client) -> bool:
     """Whether the scheduler's process can serve the dashboard (asked with a function sent by
     value: the scheduler's machine need not have NTK Desktop)."""
@@ -69,10 +63,8 @@ class DaskConnection:
         services = client.scheduler_info().get("services", {})
         if "dashboard" in services and _scheduler_has_bokeh(client):  # else only /health is served
             self.dashboard = client.dashboard_link
-        elif cluster is not None:
-            self.dashboard = "none (install bokeh for Dask's dashboard)"
         else:
-            self.dashboard = "none (the scheduler runs without a dashboard: install bokeh where it runs)"
+            self.dashboard = "none (Dask's dashboard needs bokeh installed where the scheduler runs)"
 
     @property
     def workers(self) -> int:
@@ -126,7 +118,7 @@ def _local_cluster(workers: int, timeout: float) -> DaskConnection:
     env = {name: share for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                     "MKL_NUM_THREADS")}
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address="127.0.0.1:0" if _has_bokeh() else None,
+                           dashboard_address="127.0.0.1:0",  # a free port: no clash, no warning
                            silence_logs=LOG_LEVEL, env=env, death_timeout=timeout)
     try:
         client = Client(cluster, timeout=timeout)
