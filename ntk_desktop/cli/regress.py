@@ -12,7 +12,7 @@ from ..errors import NTKInputError
 from .common import (add_architecture_options, architecture_from_args, check_out_path, check_same_features,
                      int_arg, load_array, load_inputs)
 
-DESCRIPTION = f"""\
+DESCRIPTION = """\
 The infinite-width network trained to convergence (t = inf, Jacot et al. 2018, §5): kernel
 regression f(T) = K(T, X) (K(X, X) + mu I)^-1 Y with the NTK Theta (--kernel ntk) or the NNGP
 posterior mean with Sigma (--kernel nngp), mu = ridge * mean(diag K).

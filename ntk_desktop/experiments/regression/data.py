@@ -85,10 +85,12 @@ def mnist_split(path=None):
         test = (images[BUNDLED_TRAIN:], labels[BUNDLED_TRAIN:])
     else:
         train, test = load_mnist(path, split="train"), load_mnist(path, split="test")
-    return _prepare(train[0]), train[1].astype(np.int64), _prepare(test[0]), test[1].astype(np.int64)
+    return prepare_images(train[0]), train[1].astype(np.int64), prepare_images(test[0]), test[1].astype(np.int64)
 
 
-def _prepare(images) -> np.ndarray:
+def prepare_images(images) -> np.ndarray:
+    """MNIST images as inputs: pixels / 255, each image centred (its mean pixel subtracted) and
+    scaled to norm √784."""
     X = preprocess(images)
     X -= X.mean(axis=1, keepdims=True)
     return preprocess(X, scale=1.0, sphere=True)
