@@ -5,9 +5,22 @@ which uses the symmetric rank-k update), the machine's float32/float64 GEMM rate
 reference backend (float64, up to ``--numpy-max-n``).  The target for the CPU backend: the whole
 depth-4 kernel pair within 2× of that single Gram product.
 
+Then the command a user runs, ``ntk kernel --kind analytic --dtype D --out K.npz`` on the same
+inputs (``--command-sizes``), timed as a subprocess from start to exit (interpreter start, imports,
+computing and writing the npz), each repeat divided by the Gram product of the same dtype timed
+just before it; and the floor of every run, starting Python and importing the backend.  Target:
+the command within 2.5× of the Gram product at N = 8192.
+
     python bench/bench_analytic.py [--quick] [--sizes 512,2048,8192] [--dtype float32]
+    python bench/bench_analytic.py --sizes 0 --command-sizes 8192 --dtype float32   # the command only
 """
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
 
 import numpy as np
 
@@ -24,8 +37,10 @@ def main():
     p.add_argument("--reuse-out", action="store_true",
                    help="write the results into existing arrays (out=), so that first-touch page faults of "
                         "two fresh N×N results are not timed (the Gram baseline still allocates its one)")
+    p.add_argument("--command-sizes", default=None, help="N values for timing the ntk kernel command "
+                   "(default 8192; 2048 with --quick; 0: none)")
     args = p.parse_args()
-    sizes = [int(s) for s in (args.sizes or ("512,2048" if args.quick else "512,2048,8192")).split(",")]
+    sizes = [int(s) for s in (args.sizes or ("512,2048" if args.quick else "512,2048,8192")).split(",") if int(s)]
     repeats = args.repeats or (2 if args.quick else 5)
     header("analytic NTK benchmark", args)
 
@@ -37,7 +52,8 @@ def main():
     wait_quiet()
     sgemm, dgemm = gemm_rate(np.float32, gsize), gemm_rate(np.float64, gsize)
     print(f"baseline GEMM ({gsize}³, median): float32 {sgemm:.1f} GFLOP/s, float64 {dgemm:.1f} GFLOP/s")
-    Xall, source = inputs(max(sizes), 784, not args.random_inputs)
+    csizes = [int(s) for s in (args.command_sizes or ("2048" if args.quick else "8192")).split(",") if int(s)]
+    Xall, source = inputs(max(sizes + csizes), 784, not args.random_inputs)
     print(f"inputs: {source}; results in {dt} (the NumPy reference always computes float64)")
     rows = []
     for N in sizes:
@@ -92,11 +108,49 @@ def main():
             if r[0] == N and r[5] is None:
                 r[5] = f"{ref_t / float(r[2]):.1f}×" if ref_t else "-"
         del results
-    print(f"\nload average at end: {load()}")
-    print(f"\nanalytic Σ and Θ∞, {args.nonlinearity}, depth {args.depth}, n0 = 784 — median of {repeats} "
-          f"(numpy reference: at most 3)")
-    print("× Gram time: median over repeats of (time / time of the Gram product measured just before it)")
-    table(rows, ["N", "what", "median s", "min s", "× Gram time", "× numpy ref", "note"])
+    if rows:
+        print(f"\nload average at end: {load()}")
+        print(f"\nanalytic Σ and Θ∞, {args.nonlinearity}, depth {args.depth}, n0 = 784 — median of {repeats} "
+              f"(numpy reference: at most 3)")
+        print("× Gram time: median over repeats of (time / time of the Gram product measured just before it)")
+        table(rows, ["N", "what", "median s", "min s", "× Gram time", "× numpy ref", "note"])
+    if csizes:
+        command_rows(Xall, csizes, dt, repeats, args.depth, args.nonlinearity)
+
+
+def _timed_run(argv) -> float:
+    env = dict(os.environ, PYTHONPATH=str(common.ROOT))
+    t = time.perf_counter()
+    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def command_rows(Xall, sizes, dt, repeats, depth, nonlinearity):
+    """``ntk kernel`` through a subprocess against the Gram product timed just before it."""
+    rows = []
+    startup = [sys.executable, "-c", "from ntk_desktop.cli import main; from ntk_desktop.backends import select; "
+               "select('auto')"]
+    with tempfile.TemporaryDirectory(prefix="bench-analytic-") as tmp:
+        for N in sizes:
+            X = np.ascontiguousarray(Xall[:N])
+            np.save(os.path.join(tmp, "X.npy"), X)
+            out = os.path.join(tmp, "K.npz")
+            cmd = [sys.executable, "-m", "ntk_desktop", "kernel", "--inputs", os.path.join(tmp, "X.npy"), "--depth",
+                   str(depth), "--nonlinearity", nonlinearity, "--dtype", dt.name, "--out", out, "--quiet"]
+            Xd = X.astype(dt)
+            _timed_run(cmd)  # warm-up: the file cache, Numba's compiled-code cache
+            times, ratios, floors = [], [], []
+            for _ in range(repeats):
+                g = timeit(lambda: Xd @ Xd.T, 1, warmup=0)[0]
+                times.append(_timed_run(cmd))
+                ratios.append(times[-1] / g)
+                floors.append(_timed_run(startup) / g)
+                os.unlink(out)
+            rows.append([N, f"ntk kernel --dtype {dt.name} (command)", f"{med(times):.3f}", f"{min(times):.3f}",
+                         f"{med(ratios):.2f}", f"{med(floors):.2f}", f"{os.path.getsize(os.path.join(tmp, 'X.npy')) >> 20} MiB in"])
+    print(f"\nthe ntk kernel command, {nonlinearity}, depth {depth}: wall time of the subprocess; ratios per repeat to "
+          f"the Gram product ({dt.name}) timed just before it; load average at end: {load()}")
+    table(rows, ["N", "what", "median s", "min s", "× Gram time", "start+imports × Gram", "note"])
 
 
 if __name__ == "__main__":

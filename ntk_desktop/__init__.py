@@ -2,7 +2,7 @@
 
 The Python interface (:mod:`ntk_desktop.api`) is importable from here::
 
-    from ntk_desktop import Architecture, init_params, analytic_kernels, empirical_ntk, train, predict, kernel_pca
+    from ntk_desktop import Architecture, init_params, analytic_kernels, empirical_ntk, train, predict, kernel_pca, regress
 
 It is loaded on first use, so that ``import ntk_desktop`` (and the command line's start-up)
 stays light.
@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 _API = ("Architecture", "Params", "init_params", "load_params", "save_params", "analytic_kernels",
         "empirical_ntk", "train", "train_iter", "predict", "kernel_pca", "backend_chain",
-        "AnalyticKernels", "GDPrediction", "KernelPCA")
+        "AnalyticKernels", "GDPrediction", "KernelPCA", "regress", "RegressionResult")
 
 __all__ = ["__version__", *_API]
 

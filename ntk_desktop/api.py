@@ -32,11 +32,13 @@ from .core.analytic import analytic_kernels as _reference_analytic
 from .core.network import Architecture, Params, init_params, load_params, save_params
 from .core.predict import GDPrediction, predict_network
 from .core.spectral import KernelPCA, kernel_pca
+from .experiments.regression import DEFAULT_RIDGE, DEFAULT_TOL, RegressionResult
+from .experiments.regression import regress as _regress
 
 __all__ = [
     "Architecture", "Params", "init_params", "load_params", "save_params",
     "analytic_kernels", "empirical_ntk", "train", "train_iter", "predict", "kernel_pca",
-    "backend_chain", "AnalyticKernels", "GDPrediction", "KernelPCA",
+    "backend_chain", "AnalyticKernels", "GDPrediction", "KernelPCA", "regress", "RegressionResult",
 ]
 
 BackendChoice = Union[str, BackendChain]
@@ -105,3 +107,29 @@ def predict(arch: Architecture, X, Y, X_test, times, *, method: str = "auto",
     regression μ_∞ = Θ∞(T, X) Θ∞^{-1} Y.  Returns ``.mean`` (T, N_test, n_L), ``.cov`` and the
     10/50/90 % ``.percentiles``."""
     return predict_network(arch, X, Y, X_test, times, method=method, rtol=rtol)
+
+
+def regress(X, Y, X_test=None, Y_test=None, *, arch: Optional[Architecture] = None, kernel: str = "ntk",
+            dtype="float64", ridge: float = DEFAULT_RIDGE, solver: str = "auto", tol: float = DEFAULT_TOL,
+            memory_budget=None, store=None, workers: Optional[int] = None, scheduler: Optional[str] = None,
+            backend: str = "auto", device: Optional[str] = None, progress=None, cancel=None) -> RegressionResult:
+    """The infinite-width network trained to convergence (t = ∞, paper §5; ``ntk regress``):
+
+        f∞(X_test) = K(X_test, X) (K(X, X) + μI)⁻¹ Y,    μ = ridge · mean(diag K(X, X)),
+
+    with K = Θ∞ (``kernel="ntk"``) or Σ (``"nngp"``, the NNGP posterior mean) of ``arch``
+    (default: ReLU, depth 4, β = 0.1 for X's n0).  ``Y``: integer labels 0..K-1 (N,), trained as
+    centred one-hot targets 0.9 / −0.1 and scored by accuracy, or floats (N,) / (N, k) scored by
+    the MSE.  The kernel is computed in tiles in ``dtype``; when it and its Cholesky factor fit
+    ``memory_budget`` (bytes or "8GB"; default half the free RAM) it is solved in RAM by
+    Cholesky, otherwise its tiles go to a Zarr store (``store``: a folder kept for resuming and
+    reuse, else a temporary one) and Nyström-preconditioned CG solves to relative residual
+    ``tol``.  ``workers`` / ``scheduler``: the tiles are Dask tasks on a local or running cluster.
+    ``progress(phase, done, total, detail)`` and ``cancel()`` as for the other long calls.
+
+    Returns a :class:`RegressionResult`: ``.predictions`` (N_test, k), ``.predicted_labels``,
+    ``.accuracy``, ``.mse``, ``.solver``, ``.iterations``, ``.residual``, ``.timings``, ``.where``;
+    ``.arrays()`` gives the keys of ``ntk regress``'s npz."""
+    return _regress(X, Y, X_test, Y_test, arch=arch, kernel=kernel, dtype=dtype, ridge=ridge, solver=solver,
+                    tol=tol, memory_budget=memory_budget, store=store, workers=workers, scheduler=scheduler,
+                    backend=backend, device=device, progress=progress, cancel=cancel)

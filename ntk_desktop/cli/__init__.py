@@ -18,7 +18,7 @@ from .. import __version__
 from ..errors import Cancelled, NTKInputError
 
 #: sub-command modules, in the order ``ntk --help`` lists them
-COMMANDS = ["kernel", "train", "predict", "pca", "reproduce", "info"]
+COMMANDS = ["kernel", "train", "predict", "regress", "pca", "reproduce", "info"]
 
 
 class _Parser(argparse.ArgumentParser):

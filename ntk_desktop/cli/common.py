@@ -9,7 +9,7 @@ import numpy as np
 
 from ..core.activations import NAMES
 from ..core.memory import memory_budget
-from ..core.network import Architecture, check_inputs, load_params, widths_of
+from ..core.network import Architecture, architecture_arrays, check_inputs, load_params, widths_of  # noqa: F401
 from ..core.spec import DEFAULT_SLOPE, NetworkSpec
 from ..errors import READ_ERRORS, NTKInputError, unreadable
 
@@ -113,17 +113,6 @@ def network_from_args(args, n_in: int, dtype, conflict: str = "give either --par
         raise NTKInputError(conflict)
     params = load_params(args.params, None, dtype)
     return architecture_from_args(args, n_in, widths_of(params)), params
-
-
-def architecture_arrays(arch: Architecture) -> dict:
-    """The npz keys describing the network: widths, nonlinearity, slope (NaN: none), beta, parametrization."""
-    return {
-        "widths": np.array(arch.widths, dtype=np.int64),
-        "nonlinearity": np.array(arch.nonlinearity.name),
-        "slope": np.array(np.nan if arch.nonlinearity.slope is None else arch.nonlinearity.slope),
-        "beta": np.array(arch.beta),
-        "parametrization": np.array(arch.parametrization),
-    }
 
 
 def check_same_features(X: np.ndarray, **others) -> None:

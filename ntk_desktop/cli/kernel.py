@@ -38,7 +38,8 @@ def add_parser(sub):
                    help="empirical: average over this many initializations (seeds S, S+1, ...); "
                    "writes the mean as 'ntk' and the standard deviation as 'ntk_std'")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
-                   help="precision of the empirical computation (analytic is always float64)")
+                   help="precision of the computation and of the written kernels (analytic and empirical); "
+                   "float32 halves the memory and the file size")
     p.add_argument("--method", default="auto",
                    help="analytic expectations: auto (closed forms where they exist), closed, quadrature")
     p.add_argument("--backend", default=None, help="compute backend: auto, numpy, numba, opencl")
@@ -126,11 +127,11 @@ def run(args) -> int:
     if not 1 <= args.n_init <= MAX_N_INIT:
         raise NTKInputError(f"--n-init must lie in 1..{MAX_N_INIT} (got {args.n_init})")
     if args.kind == "analytic":
-        return _analytic(args, out, npy, budget, X1, X2, method)
+        return _analytic(args, out, npy, budget, X1, X2, method, dtype)
     return _empirical(args, out, npy, budget, X1, X2, dtype)
 
 
-def _analytic(args, out, npy, budget, X1, X2, method) -> int:
+def _analytic(args, out, npy, budget, X1, X2, method, dtype) -> int:
     from ..backends import select
 
     N1, N2 = len(X1), len(X1) if X2 is None else len(X2)
@@ -145,28 +146,49 @@ def _analytic(args, out, npy, budget, X1, X2, method) -> int:
         backend = select(args.backend, args.device)
 
         def compute(m):
-            backend.analytic_kernels(arch, X1, X2, out=(m["nngp"], m["ntk"]), memory_budget=budget,
+            backend.analytic_kernels(arch, X1, X2, dtype=dtype, out=(m["nngp"], m["ntk"]), memory_budget=budget,
                                      progress=_progress(args))
-            require_finite(what, m.values(), (X1, X2))
+            require_finite(what, m.values(), (X1, X2), dtype)
 
-        _write_npy(out, "analytic", (N1, N2), np.float64, _meta(arch, "analytic"), compute)
+        _write_npy(out, "analytic", (N1, N2), dtype, _meta(arch, "analytic"), compute)
         return _report(args, out, "analytic", (N1, N2), arch, backend)
-    check_budget(estimate_analytic(N1, N2, arch.depth), what, budget)
+    check_budget(estimate_analytic(N1, N2, arch.depth, dtype.itemsize), what, budget)
     backend = select(args.backend, args.device)
+    if method == "auto" and arch.n_out == 1:
+        # computed straight into the npz's members: never copied from RAM into the file
+        _analytic_npz_in_place(out, arch, backend, X1, X2, dtype, what, _progress(args))
+        return _report(args, out, "analytic", (N1, N2), arch, backend)
     if method == "auto":
-        k = backend.analytic_kernels(arch, X1, X2)
+        k = backend.analytic_kernels(arch, X1, X2, dtype=dtype)
     else:
         from ..core.analytic import analytic_kernels
 
-        k = analytic_kernels(arch, X1, X2, method=method)
-    nngp, ntk = k.nngp, k.ntk
-    require_finite(what, (nngp, ntk), (X1, X2))
+        k = analytic_kernels(arch, X1, X2, method=method)  # the reference: float64, cast below
+    nngp, ntk = k.nngp.astype(dtype, copy=False), k.ntk.astype(dtype, copy=False)
+    require_finite(what, (nngp, ntk), (X1, X2), dtype)
     if arch.n_out > 1:
-        eye = np.eye(arch.n_out)
+        eye = np.eye(arch.n_out, dtype=dtype)
         nngp = nngp[:, :, None, None] * eye
         ntk = ntk[:, :, None, None] * eye
     save_npz_atomic(out, {"ntk": ntk, "nngp": nngp, **_meta(arch, "analytic")})
     return _report(args, out, "analytic", ntk.shape, arch, backend)
+
+
+def _analytic_npz_in_place(out, arch, backend, X1, X2, dtype, what, progress) -> None:
+    from ..atomic import atomic_path
+    from .npz_inplace import NpzInPlace
+
+    shape = (len(X1), len(X1) if X2 is None else len(X2))
+    with atomic_path(out) as tmp:
+        npz = NpzInPlace(tmp, {"ntk": (shape, dtype), "nngp": (shape, dtype)}, _meta(arch, "analytic"))
+        try:
+            m = npz.maps
+            backend.analytic_kernels(arch, X1, X2, dtype=dtype, out=(m["nngp"], m["ntk"]), progress=progress)
+            require_finite(what, (m["ntk"], m["nngp"]), (X1, X2), dtype)
+        except BaseException:
+            npz.abandon()
+            raise
+        npz.close()
 
 
 def _empirical(args, out, npy, budget, X1, X2, dtype) -> int:

@@ -103,10 +103,10 @@ def estimate_tile_scratch(widths, rows: int, itemsize: int) -> int:
     return int((rows * features + params) * itemsize)
 
 
-def estimate_analytic(n1: int, n2: int, depth: int = 3) -> int:
-    """Peak bytes of :func:`analytic_kernels`: two float64 results plus bounded block scratch and
-    the per-layer diagonals Σ^(l)(x, x) of both input sets."""
-    return int(2 * n1 * n2 * 8 + min(64 << 20, 8 * 8 * n1 * n2) + (depth + 1) * (n1 + n2) * 8)
+def estimate_analytic(n1: int, n2: int, depth: int = 3, itemsize: int = 8) -> int:
+    """Peak bytes of :func:`analytic_kernels`: two results of ``itemsize`` bytes per entry plus
+    bounded block scratch and the per-layer diagonals Σ^(l)(x, x) of both input sets."""
+    return int(2 * n1 * n2 * itemsize + min(64 << 20, 8 * 8 * n1 * n2) + (depth + 1) * (n1 + n2) * 8)
 
 
 def estimate_training(arch, n_train: int, n_test: int, n_records: int, *,

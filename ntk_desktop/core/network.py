@@ -147,6 +147,17 @@ class Params:
         return np.concatenate([p.ravel() for wb in zip(self.weights, self.biases) for p in wb])
 
 
+def architecture_arrays(arch: Architecture) -> dict:
+    """The npz keys describing the network: widths, nonlinearity, slope (NaN: none), beta, parametrization."""
+    return {
+        "widths": np.array(arch.widths, dtype=np.int64),
+        "nonlinearity": np.array(arch.nonlinearity.name),
+        "slope": np.array(np.nan if arch.nonlinearity.slope is None else arch.nonlinearity.slope),
+        "beta": np.array(arch.beta),
+        "parametrization": np.array(arch.parametrization),
+    }
+
+
 def check_dtype(dtype) -> np.dtype:
     if isinstance(dtype, str):
         if dtype not in DTYPES:

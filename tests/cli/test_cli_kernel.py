@@ -153,3 +153,50 @@ def test_entry_point_subprocess(files):
     info = subprocess.run([sys.executable, "-m", "ntk_desktop", "info"], capture_output=True, text=True, env=env)
     assert info.returncode == 0
     assert "ntk-desktop" in info.stdout and "numpy" in info.stdout
+
+
+@pytest.mark.parametrize("inputs2", [False, True])
+def test_analytic_float32_is_honoured(files, capsys, inputs2):
+    """--dtype float32 writes float32 kernels equal to the float64 reference to float32 precision,
+    in an archive whose checksums zipfile verifies independently of NumPy."""
+    import zipfile
+
+    d, X, Y = files
+    extra = ["--inputs2", str(d / "Y.npy")] if inputs2 else []
+    assert run(["kernel", "--inputs", str(d / "X.npy"), *extra, "--depth", "3", "--dtype", "float32",
+                "--out", str(d / "k.npz")], capsys)[0] == 0
+    k = analytic_kernels(Architecture.build(2, depth=3), X, Y if inputs2 else None)
+    with zipfile.ZipFile(d / "k.npz") as z:
+        assert z.testzip() is None
+    with np.load(d / "k.npz") as z:
+        assert z["ntk"].dtype == np.float32 and z["nngp"].dtype == np.float32
+        np.testing.assert_allclose(z["ntk"], k.ntk, rtol=2e-6, atol=2e-6 * np.abs(k.ntk).max())
+        np.testing.assert_allclose(z["nngp"], k.nngp, rtol=2e-6, atol=2e-6 * np.abs(k.nngp).max())
+        assert str(z["kind"]) == "analytic" and list(z["widths"]) == [2, 1000, 1000, 1]
+
+
+@pytest.mark.parametrize("extra", [["--method", "closed"], ["--outputs", "2"], ["--out-npy"]])
+def test_analytic_float32_on_every_output_path(files, capsys, extra):
+    d, X, _ = files
+    out = d / ("k.npy" if extra == ["--out-npy"] else "k.npz")
+    extra = [] if extra == ["--out-npy"] else extra
+    assert run(["kernel", "--inputs", str(d / "X.npy"), "--dtype", "float32", *extra, "--out", str(out)],
+               capsys)[0] == 0
+    k = analytic_kernels(Architecture.build(2, depth=4), X)
+    if out.suffix == ".npy":
+        ntk = np.load(out)
+    else:
+        with np.load(out) as z:
+            ntk = z["ntk"] if "--outputs" not in extra else z["ntk"][:, :, 1, 1]
+    assert ntk.dtype == np.float32
+    np.testing.assert_allclose(ntk, k.ntk, rtol=2e-6, atol=2e-6 * np.abs(k.ntk).max())
+
+
+def test_analytic_overflow_leaves_no_file(files, capsys):
+    """A kernel that overflows is refused after it was computed into the archive: nothing is left."""
+    d, X, _ = files
+    np.save(d / "huge.npy", X * 1e21)  # |x|² ≈ 1e42: finite in float64, beyond float32
+    code, _, err = run(["kernel", "--inputs", str(d / "huge.npy"), "--dtype", "float32", "--out", str(d / "k.npz")],
+                       capsys)
+    assert code == 2 and "non-finite" in err and err.count("\n") == 1
+    assert sorted(p.name for p in d.iterdir()) == ["X.npy", "Y.npy", "huge.npy"]

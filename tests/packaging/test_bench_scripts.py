@@ -12,7 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
-SCRIPTS = ["bench_empirical.py", "bench_analytic.py", "bench_train.py", "bench_training_panel.py", "soak.py"]
+SCRIPTS = ["bench_empirical.py", "bench_analytic.py", "bench_train.py", "bench_training_panel.py", "soak.py",
+           "bench_regress.py"]
 
 
 def _run(args, timeout=240):
@@ -34,6 +35,7 @@ SMOKE = {
     "bench_analytic.py": ["--sizes", "40", "--gemm-size", "128", "--repeats", "1", "--backends", "numpy,numba,opencl"],
     "bench_train.py": ["--widths", "24", "--n", "12", "--gemm-size", "128", "--repeats", "1",
                        "--backends", "numba,opencl"],
+    "bench_regress.py": ["--n", "200", "--n-test", "50", "--ooc-budget", "500kB"],
 }
 
 
