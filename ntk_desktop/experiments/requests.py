@@ -8,7 +8,7 @@ sessions store of a request — ``dataclasses.asdict`` — is unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import ClassVar, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -67,3 +67,19 @@ def divergence_message(request: NetworkSpec, j: int, message: str) -> str:
     k, i = divmod(j, request.n_init)
     return f"network n = {request.widths[k]:,} (initialization {i + 1}) {message}; the run stopped"
 
+
+class FullOrQuick:
+    """Base of the settings dataclasses of the figures and lessons (``ntk reproduce``): the full
+    setting (the defaults) or the ``--quick`` one (the defaults updated by the class's ``QUICK``),
+    each with overrides.  ``paper`` and ``quick_settings`` are the names
+    :func:`ntk_desktop.figures.settings_for` calls."""
+
+    QUICK: ClassVar[dict] = {}
+
+    @classmethod
+    def paper(cls, **kw):
+        return cls(**kw)
+
+    @classmethod
+    def quick_settings(cls, **kw):
+        return cls(**{**cls.QUICK, **kw})

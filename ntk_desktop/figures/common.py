@@ -11,7 +11,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from ..core.empirical import empirical_ntk
 from ..core.network import Architecture
 from ..core.spec import NetworkSpec
 from ..errors import NTKInputError
+from ..experiments.requests import FullOrQuick
 
 #: the paper's network (Jacot et al. 2018, §6): ReLU, depth L = 4, β = 0.1, NTK parametrization ...
 PAPER = NetworkSpec(depth=4, nonlinearity="relu", beta=0.1, parametrization="ntk")
@@ -129,19 +130,8 @@ def jsonable(x):
 
 # ---------------------------------------------------------------------------------------------
 # settings helpers
-class FigureSettings:
-    """Base of the figures' settings dataclasses: the paper's setting (the defaults) or the
-    ``--quick`` one (the defaults updated by the class's ``QUICK``), each with overrides."""
-
-    QUICK: ClassVar[dict] = {}
-
-    @classmethod
-    def paper(cls, **kw):
-        return cls(**kw)
-
-    @classmethod
-    def quick_settings(cls, **kw):
-        return cls(**{**cls.QUICK, **kw})
+#: the figures' settings base (shared with the lessons)
+FigureSettings = FullOrQuick
 
 
 def settings_dict(settings) -> dict:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, ClassVar, Iterator
+from typing import Any, Iterator
 
 from ...errors import NTKInputError
+from ..requests import FullOrQuick
 
 #: lesson name -> its module under this package (in the order the chooser lists them)
 LESSONS = {
@@ -31,20 +32,8 @@ LESSONS = {
 }
 
 
-class LessonSettings:
-    """Base of the lessons' settings dataclasses: the full setting (the defaults) or the quick
-    one (the defaults updated by the class's ``QUICK``), each with overrides.  ``paper`` and
-    ``quick_settings`` are the names :func:`ntk_desktop.figures.settings_for` calls."""
-
-    QUICK: ClassVar[dict] = {}
-
-    @classmethod
-    def paper(cls, **kw):
-        return cls(**kw)
-
-    @classmethod
-    def quick_settings(cls, **kw):
-        return cls(**{**cls.QUICK, **kw})
+#: the lessons' settings base (shared with Figures 1–3)
+LessonSettings = FullOrQuick
 
 
 def lesson(name: str) -> ModuleType:

@@ -105,14 +105,12 @@ def train_features(phi: np.ndarray, theta0: np.ndarray, Y: np.ndarray, n_train: 
 
 def discrete_kernel_gd(K: np.ndarray, f0: np.ndarray, Y: np.ndarray, n_train: int, lr: float,
                        steps: int) -> np.ndarray:
-    """f_s on every point of K's rows after ``steps`` steps of kernel gradient descent with
-    kernel K (closed form; see the module docstring)."""
-    lam, V = np.linalg.eigh(K[:n_train, :n_train])
-    cut = n_train * np.finfo(np.float64).eps * max(lam[-1], 0.0)
-    keep = lam > cut
-    gain = np.where(keep, -np.expm1(steps * np.log1p(-lr * np.where(keep, lam, 0.0) / n_train)), 0.0)
-    coef = V @ (np.where(keep, gain / np.where(keep, lam, 1.0), 0.0)[:, None] * (V.T @ (f0[:n_train] - Y)))
-    return f0 - K[:, :n_train] @ coef
+    """f_s (rows of K, outputs) after ``steps`` steps η = ``lr`` of kernel gradient descent with
+    kernel K, the first ``n_train`` rows being the training points: the closed form of
+    :func:`ntk_desktop.core.predict.kernel_gd` with ``lr`` ((1 − ηλ/N)^s per eigenvalue)."""
+    f_train, f_rest = kernel_gd(K[:n_train, :n_train], K[n_train:, :n_train], f0[:n_train], f0[n_train:], Y,
+                                [steps * lr], lr=lr)
+    return np.concatenate([f_train[0], f_rest[0]]).reshape(np.shape(f0))
 
 
 @dataclass
