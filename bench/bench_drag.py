@@ -161,7 +161,7 @@ def main():
         w.params.widths.setText("50, 1000")
         w.params.n_init.setValue(2)
         panel.steps.setValue(100_000)
-        panel.record_every.setValue(10)
+        panel.record_every.setValue(100)
         w.run()
         spin(3.0)
     spin(0.5)

@@ -406,6 +406,9 @@ class MainWindow(WindowState, QMainWindow):
         self.message.setText(("⚠ " + text) if error else text)
         self.message.setToolTip(text)
         self.message.setStyleSheet("QLabel { color: #b00020; font-weight: bold; }" if error else "")
+        presentation = getattr(self, "presentation", None)
+        if presentation is not None:        # the status bar is hidden in presentation mode
+            presentation.show_notice(self.message.text() if error else "")
         if error:
             log.info("message: %s", text)
 

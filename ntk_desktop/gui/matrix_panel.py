@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QSpinBox, QWidget
 from ..experiments.kernel_matrix import (MAX_POINTS, MIN_POINTS, KernelMatrixRequest, KernelMatrixSnapshot,
                                          kernel_matrix_job)
 from . import hover, theme
+from .axes import readable_plot
 from .panel import INFO_STYLE, Panel
 from .params_panel import NetworkParams
 from .plot_style import TEXT_COLOR, set_visible, title_style
@@ -118,6 +119,7 @@ class MatrixPanel(Panel):
                 axis.setTextPen(pg.mkPen(TEXT_COLOR))
             plot.setLabel("left", "i", color=TEXT_COLOR)
             plot.setLabel("bottom", "j", color=TEXT_COLOR)
+            readable_plot(plot, ("left", "bottom"))
             image = pg.ImageItem(axisOrder="row-major")
             plot.addItem(image)
             self.plots.append(plot)

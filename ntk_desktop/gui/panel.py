@@ -33,6 +33,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Tuple
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QAbstractButton, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QVBoxLayout,
                                QWidget)
 
@@ -40,10 +41,22 @@ from . import hover, theme
 from .params_panel import NetworkParams
 from .presentation_style import style_new_items, style_plots
 from .settings import read_value
+from .theme import DARK_CONTROLS, palette
 
 INFO_STYLE = "QLabel { color: #222; font-size: 12pt; }"
 #: the info line when something is wrong (a run diverged, η above its bound)
 WARNING_STYLE = "QLabel { color: #b00020; font-weight: bold; font-size: 12pt; }"
+#: the info line's colours on the dark presentation theme (≥ 7:1 on black)
+_DARK_TEXT = {"#222": "#e6e6e6", "#b00020": "#ff8a8a"}
+
+
+def themed_style(style: str, theme_name) -> str:
+    """``style`` (:data:`INFO_STYLE`, :data:`WARNING_STYLE`) in the colours of the presentation
+    theme ``theme_name`` (None: the normal look)."""
+    if theme_name == "dark":
+        for light, dark in _DARK_TEXT.items():
+            style = style.replace(f"color: {light};", f"color: {dark};")
+    return style
 
 
 class Panel(QWidget):
@@ -108,7 +121,7 @@ class Panel(QWidget):
         self.info.setWordWrap(True)
         self.info.setMinimumWidth(120)
         self.info.setContentsMargins(8, 0, 8, 0)
-        self.info.setStyleSheet(style)
+        self.info.setStyleSheet(themed_style(style, self.presentation_theme))
         self._info_shown = (" ", style)
         return self.info
 
@@ -117,7 +130,7 @@ class Panel(QWidget):
         if (text, style) != self._info_shown:
             self._info_shown = (text, style)
             self.info.setText(text)
-            self.info.setStyleSheet(style)
+            self.info.setStyleSheet(themed_style(style, self.presentation_theme))
 
     def stack(self, *rows) -> QVBoxLayout:
         """The panel's layout: ``rows`` (layouts, widgets, or (either, stretch)) top to bottom."""
@@ -223,6 +236,12 @@ class Panel(QWidget):
         ``on=False`` restores the normal look.  Default: scales every PlotItem of the panel."""
         self.presentation_theme = theme if on else None
         style_plots(self, on, theme)
+        dark = on and theme == "dark"                 # the controls and info line on black too
+        self.setPalette(palette(DARK_CONTROLS) if dark else QPalette())
+        self.setAutoFillBackground(dark)
+        info = getattr(self, "info", None)
+        if info is not None:
+            info.setStyleSheet(themed_style(self._info_shown[1], self.presentation_theme))
 
     def caption(self) -> str:
         """Panel-specific part of the presentation caption, e.g. ``"t = 120"`` ("" if none)."""

@@ -17,6 +17,7 @@ from PySide6.QtGui import QPen
 from PySide6.QtWidgets import QGraphicsPathItem
 
 from . import theme
+from .axes import readable_plot
 
 #: the angle axis of the circle plots: major ticks at multiples of π/2, minor lines at π/4
 PI_TICKS = [(-math.pi, "−π"), (-math.pi / 2, "−π/2"), (0.0, "0"), (math.pi / 2, "π/2"), (math.pi, "π")]
@@ -68,6 +69,7 @@ def style_plot(plot: pg.PlotItem, bottom: str, left: str, *, major_left: bool = 
     if major_left:
         plot.getAxis("left").setStyle(maxTickLevel=0)
     plot.setTitle(" ", **title_style())
+    readable_plot(plot)
 
 
 def angle_axis(plot: pg.PlotItem) -> None:

@@ -23,6 +23,8 @@ from .plot_style import colour_bars, data_items, plot_items
 from .presentation_style import MIN_PT, THEMES, TITLE_PT, pt_of, theme_colors  # noqa: F401
 
 CAPTION_PT = 22
+#: an error message under the caption
+NOTICE_PT = 18
 FORMULA_PT = 18
 #: the most of a panel's height the formula takes (scaled down to fit)
 FORMULA_HEIGHT = 0.2
@@ -60,6 +62,13 @@ class PresentationHeader(QWidget):
         self.formula.setObjectName("presentation_formula")
         self.formula.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.formula.hide()
+        #: the last error message (a refused value, a failed run): the status bar is hidden here
+        self.notice = QLabel()
+        self.notice.setObjectName("presentation_notice")
+        self.notice.setTextFormat(Qt.TextFormat.PlainText)
+        self.notice.setWordWrap(True)
+        self.notice.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.notice.hide()
         self._formula_full = None           # the rendered pixmap before fitting the width
         #: what the formula shown was rendered from: (source, colour, device pixel ratio)
         self.formula_key = None
@@ -68,6 +77,7 @@ class PresentationHeader(QWidget):
         layout.setContentsMargins(10, 4, 10, 4)
         layout.setSpacing(4)
         layout.addWidget(self.caption)
+        layout.addWidget(self.notice)
         layout.addWidget(self.formula)
         if parent is not None:
             parent.installEventFilter(self)
@@ -77,8 +87,16 @@ class PresentationHeader(QWidget):
             self._look = dict(colors)
             self.setStyleSheet(f"QWidget#presentation_header {{ background: {colors['background']}; }} "
                                f"QLabel {{ color: {colors['foreground']}; background: {colors['background']}; "
-                               f"font-size: {CAPTION_PT}pt; }}")
+                               f"font-size: {CAPTION_PT}pt; }} "
+                               f"QLabel#presentation_notice {{ color: {colors['warning']}; font-weight: bold; "
+                               f"font-size: {NOTICE_PT}pt; }}")
             self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+
+    def set_notice(self, text: str) -> None:
+        """Show ``text`` under the caption ("" hides it)."""
+        if text != self.notice.text():
+            self.notice.setText(text)
+        self.notice.setVisible(bool(text))
 
     def set_caption(self, text: str) -> None:
         if text != self.caption.text():
@@ -136,6 +154,7 @@ class PresentationController(QObject):
         self.active = False
         self.theme = "light"
         self._saved = None
+        self._notice = ""
         self.captions: Dict[object, QLabel] = {}
         self.headers: Dict[object, PresentationHeader] = {}
         self.act_toggle = QAction("&Presentation mode", window)
@@ -206,6 +225,7 @@ class PresentationController(QObject):
             self.update_captions()
         else:
             self.active = False
+            self._notice = ""
             for p in w.panels:
                 p.set_presentation(False, self.theme)
             for header in self.headers.values():
@@ -226,6 +246,13 @@ class PresentationController(QObject):
                 for tb, (vis, style) in saved["toolbars"].items():
                     tb.setToolButtonStyle(style)
                     tb.setVisible(vis)
+
+    def show_notice(self, text: str) -> None:
+        """An error message for the audience too (the status bar is hidden in this mode); "" clears it."""
+        self._notice = text
+        if self.active:
+            for p in self._shown_panels():
+                self._header(p).set_notice(text)
 
     def caption_text(self, panel) -> str:
         try:
@@ -251,6 +278,7 @@ class PresentationController(QObject):
             header = self._header(p)
             header.set_look(colors)
             header.set_caption(self._safe_caption(p, header))
+            header.set_notice(self._notice)
             if formula is None:
                 header.set_formula(None)
             elif formula:

@@ -22,6 +22,7 @@ from PySide6.QtGui import QBrush, QColor, QPen
 from PySide6.QtWidgets import QWidget
 
 from . import theme as look
+from .axes import fit_axis_titles, readable_ticks, wrap_axis_titles
 from .plot_style import colour_bars, drawn_items, item_paints, plot_items, point_brushes, set_item_paint
 
 THEMES = ("light", "dark")
@@ -46,8 +47,8 @@ LINE_CONTRAST = {"light": 4.5, "dark": 7.0}
 LEGEND_GAP = 10
 
 _COLORS = {
-    "light": {"background": "#ffffff", "foreground": "#000000", "legend": (255, 255, 255, 235)},
-    "dark": {"background": "#000000", "foreground": "#ffffff", "legend": (0, 0, 0, 235)},
+    "light": {"background": "#ffffff", "foreground": "#000000", "legend": (255, 255, 255, 235), "warning": "#b00020"},
+    "dark": {"background": "#000000", "foreground": "#ffffff", "legend": (0, 0, 0, 235), "warning": "#ff8a8a"},
 }
 
 #: per panel: {"plots": plot → its normal look, "items": item → its pens and brushes,
@@ -229,6 +230,7 @@ def _style_axes(plot: pg.PlotItem, saved: dict, fg: str) -> None:
         axis.setTextPen(pg.mkPen(fg))
         axis.setStyle(maxTextLevel=0)            # no minor tick labels at this size (they collide)
         axis.setTickDensity(TICK_DENSITY)        # nor as many major ones as small text takes
+        readable_ticks(axis)                     # and never more than their labels leave room for
 
 
 def _style_plot(plot: pg.PlotItem, saved: dict, colors: dict) -> None:
@@ -259,6 +261,8 @@ def _style_plot(plot: pg.PlotItem, saved: dict, colors: dict) -> None:
     saved["fit_key"] = None
     saved["title_color"] = fg                    # a panel's setTitle may set its normal colour
     _fit_plot(plot, saved)
+    wrap_axis_titles(plot)
+    fit_axis_titles(plot)                        # the titles' new font
 
 
 def _fit_plot(plot: pg.PlotItem, saved: dict) -> None:
@@ -449,9 +453,11 @@ def _restore_plot(plot: pg.PlotItem, saved: dict) -> None:
             axis.setTickFont(orig["tick_font"])
             axis.setPen(orig["pen"])
             axis.setTextPen(orig["text_pen"])
-            axis.setWidth(orig["width"])
+            if name in ("left", "right"):       # pyqtgraph's setWidth would pin a horizontal axis's width
+                axis.setWidth(orig["width"])
             axis.setStyle(maxTextLevel=orig["text_level"])
             axis.setTickDensity(1.0)             # pyqtgraph's default: no panel sets another
+        fit_axis_titles(plot)
         title = saved["title"]
         plot.titleLabel.item.setTextWidth(-1)
         plot.layout.removeItem(plot.titleLabel)

@@ -38,25 +38,33 @@ def configure_pyqtgraph() -> None:
     pg.setConfigOptions(background="w", foreground="k", antialias=True)
 
 
-def apply(app: QApplication) -> None:
-    """Fusion style with a light palette (plots are white, so the window is too) and 11 pt text."""
-    configure_pyqtgraph()
-    app.setStyle("Fusion")
+#: the colours of the controls (roles of QPalette): the normal light look, and the dark
+#: presentation theme's (light text on black, every role ≥ 7:1 against its background)
+LIGHT_CONTROLS = {"Window": "#f3f3f3", "WindowText": "#111111", "Base": "#ffffff", "AlternateBase": "#eeeeee",
+                  "Text": "#111111", "Button": "#e8e8e8", "ButtonText": "#111111", "disabled": "#8a8a8a"}
+DARK_CONTROLS = {"Window": "#000000", "WindowText": "#f0f0f0", "Base": "#1b1b1b", "AlternateBase": "#262626",
+                 "Text": "#f0f0f0", "Button": "#2a2a2a", "ButtonText": "#f0f0f0", "disabled": "#9a9a9a"}
+
+
+def palette(colors: dict) -> QPalette:
+    """A Fusion palette of ``colors`` (:data:`LIGHT_CONTROLS`, :data:`DARK_CONTROLS`)."""
     pal = QPalette()
-    pal.setColor(QPalette.ColorRole.Window, QColor("#f3f3f3"))
-    pal.setColor(QPalette.ColorRole.WindowText, QColor("#111111"))
-    pal.setColor(QPalette.ColorRole.Base, QColor("#ffffff"))
-    pal.setColor(QPalette.ColorRole.AlternateBase, QColor("#eeeeee"))
-    pal.setColor(QPalette.ColorRole.Text, QColor("#111111"))
-    pal.setColor(QPalette.ColorRole.Button, QColor("#e8e8e8"))
-    pal.setColor(QPalette.ColorRole.ButtonText, QColor("#111111"))
+    for role in ("Window", "WindowText", "Base", "AlternateBase", "Text", "Button", "ButtonText"):
+        pal.setColor(getattr(QPalette.ColorRole, role), QColor(colors[role]))
     pal.setColor(QPalette.ColorRole.Highlight, QColor(PALETTE[0]))
     pal.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
     pal.setColor(QPalette.ColorRole.ToolTipBase, QColor("#ffffdd"))
     pal.setColor(QPalette.ColorRole.ToolTipText, QColor("#111111"))
-    pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor("#8a8a8a"))
-    pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor("#8a8a8a"))
-    pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, QColor("#8a8a8a"))
+    for role in ("Text", "ButtonText", "WindowText"):
+        pal.setColor(QPalette.ColorGroup.Disabled, getattr(QPalette.ColorRole, role), QColor(colors["disabled"]))
+    return pal
+
+
+def apply(app: QApplication) -> None:
+    """Fusion style with a light palette (plots are white, so the window is too) and 11 pt text."""
+    configure_pyqtgraph()
+    app.setStyle("Fusion")
+    pal = palette(LIGHT_CONTROLS)
     app.setPalette(pal)
     font = QFont(app.font())
     if font.pointSizeF() < APP_FONT_PT:

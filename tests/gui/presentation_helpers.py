@@ -5,6 +5,7 @@ import itertools
 
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QRect, QRectF
+from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import (QAbstractButton, QAbstractSpinBox, QApplication, QComboBox, QLabel, QLineEdit,
                                QSlider, QWidget)
 
@@ -66,12 +67,13 @@ def _name(w) -> str:
 def layout_problems(window, panel) -> list:
     """Every overlap of the shown panel's caption, formula, controls and plots, every one that
     leaves the window or is squeezed below its minimum size, every legend over its plot's data
-    or outside its plot (an empty list when the layout is clean)."""
+    or outside its plot, every tick label over another or over its axis title, every axis title
+    longer than its axis (an empty list when the layout is clean)."""
     problems = []
     header = window.presentation.headers.get(panel)
     boxes = []
     if header is not None:
-        boxes += [(f"header {_name(w)}", _in_window(w, window), w) for w in (header.caption, header.formula)
+        boxes += [(f"header {_name(w)}", _in_window(w, window), w) for w in (header.caption, header.notice, header.formula)
                   if w.isVisible()]
     skip = {header} if header is not None else set()
     for w in _controls(panel, skip):
@@ -95,6 +97,44 @@ def layout_problems(window, panel) -> list:
     return problems
 
 
+def _axis_problems(plot, name: str) -> list:
+    """Tick labels that touch one another or the axis title; an axis title that runs past its
+    axis (into the plot's title) — measured on what the axis would draw now."""
+    problems = []
+    image = QImage(8, 8, QImage.Format.Format_ARGB32)
+    title = plot.titleLabel.sceneBoundingRect() if plot.titleLabel.isVisible() and plot.titleLabel.text.strip() \
+        else None
+    for side in ("left", "bottom", "right"):
+        axis = plot.getAxis(side)
+        if not axis.isVisible() or axis.linkedView() is None:
+            continue
+        painter = QPainter(image)
+        try:
+            specs = axis.generateDrawSpecs(painter)
+        finally:
+            painter.end()
+        texts = [(QRectF(rect), text) for rect, _flags, text in (specs[2] if specs else [])]
+        for (r1, t1), (r2, t2) in itertools.combinations(texts, 2):
+            if r1.adjusted(1, 1, -1, -1).intersects(r2.adjusted(1, 1, -1, -1)):
+                problems.append(f"{name} {side} axis: tick labels {t1!r} and {t2!r} overlap")
+        label = axis.label
+        if not (label.isVisible() and (axis.labelText or axis.labelUnits)):
+            continue
+        lr = label.mapRectToParent(label.boundingRect())
+        along = (lr.top(), lr.bottom()) if side in ("left", "right") else (lr.left(), lr.right())
+        length = axis.height() if side in ("left", "right") else axis.width()
+        if along[0] < -1 or along[1] > length + 1:
+            problems.append(f"{name} {side} axis: its title {axis.labelText!r} runs past the axis "
+                            f"({along[0]:.0f}…{along[1]:.0f} of 0…{length:.0f})")
+        m = label.document().documentMargin() + 1       # the text, not its margins
+        for rect, text in texts:
+            if rect.adjusted(1, 1, -1, -1).intersects(lr.adjusted(m, m, -m, -m)):
+                problems.append(f"{name} {side} axis: its title {axis.labelText!r} over the tick label {text!r}")
+        if title is not None and label.sceneBoundingRect().adjusted(2, 2, -2, -2).intersects(title):
+            problems.append(f"{name} {side} axis: its title {axis.labelText!r} over the plot's title")
+    return problems
+
+
 def _plot_problems(view) -> list:
     problems = []
     view_rect = QRectF(view.sceneRect())
@@ -104,6 +144,7 @@ def _plot_problems(view) -> list:
         plot_rect = item.sceneBoundingRect()
         data_rect = item.vb.sceneBoundingRect()
         name = f"{view.objectName()}"
+        problems += _axis_problems(item, name)
         if not view_rect.adjusted(-1, -1, 1, 1).contains(plot_rect):
             problems.append(f"{name}: plot {plot_rect.getRect()} leaves its view {view_rect.getRect()}")
         # a colour bar (a PlotItem too) has no data area: its view box is the bar, narrow by design

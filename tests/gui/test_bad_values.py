@@ -103,3 +103,40 @@ def test_a_size_over_the_memory_budget_explains_and_keeps_the_results(qtbot, win
     assert text.startswith("⚠ ") and "memory" in text.lower() and "\n" not in text
     window._push_frames()
     _same(before, _shown(window))
+
+
+def test_in_dark_presentation_mode_a_refused_value_shows_under_the_caption_on_dark_controls(qtbot, window):
+    """The status bar is hidden in presentation mode: the message shows in the panel's header, in
+    the theme's warning colour; the controls and the info line are dark with legible text."""
+    from PySide6.QtGui import QColor, QPalette
+
+    from ntk_desktop.gui import theme
+
+    pres = window.presentation
+    pres.set_theme("dark")
+    pres.set_active(True)
+    panel = window.panel("training")
+    window.docks["training"].raise_()
+    window.set_active(panel)
+    try:
+        header = pres.headers[panel]
+        assert not header.notice.isVisible()
+        _type(qtbot, panel.steps, "abc")
+        text = header.notice.text()
+        assert header.notice.isVisible() and text.startswith("⚠ ") and text == window.message.text()
+        black = QColor("#000000")
+        for w in (panel.steps, panel.lr, panel.dataset):
+            pal = w.palette()
+            base, fg = pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Text)
+            assert theme.relative_luminance(base) < 0.05 and theme.contrast_ratio(fg, base) >= 7.0
+        assert theme.contrast_ratio(QColor(panel.palette().color(QPalette.ColorRole.Window)), black) < 1.1
+        panel.set_info("a run's parameters")            # the info line's own colour, then the palette's
+        info = panel.info.styleSheet()
+        colour = QColor(info.split("color:")[1].split(";")[0].strip()) if "color:" in info else \
+            panel.info.palette().color(QPalette.ColorRole.WindowText)
+        assert theme.contrast_ratio(colour, black) >= 7.0
+        window.show_message("Computing…")               # the next plain message clears it
+        assert not header.notice.isVisible()
+    finally:
+        pres.set_active(False)
+    assert panel.steps.palette().color(QPalette.ColorRole.Base).lightness() > 200    # light again

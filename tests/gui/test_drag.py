@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtWidgets import QGraphicsItem
 
 from gui_helpers import close_window, delete_now, make_window
 from ntk_desktop.core.network import Architecture
@@ -102,6 +103,23 @@ def test_dragging_a_point_moves_the_band_and_the_request(qtbot, dwin):
     np.testing.assert_allclose(panel.points.getData()[1], [p[1] for p in req.points])
     # the next run trains on them
     assert panel.make_request(w.params.params()).points == req.points
+
+
+def test_the_still_curves_are_cached_only_while_a_point_is_dragged(qtbot, dwin):
+    w, panel, submitted = dwin
+    last = shown_run(panel)
+    a0, y0 = float(last.train_angles[1]), float(last.y_train[1])
+    vp = panel.fn_widget.viewport()
+    cache = lambda: {item.curve.cacheMode() for item in [panel.target, panel.width_items[0].fn]}
+    assert cache() == {QGraphicsItem.CacheMode.NoCache}
+    start = view_pos(panel, a0, y0)
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=start)
+    for k in range(1, 4):
+        qtbot.mouseMove(vp, pos=start + QPoint(5 * k, 3 * k))
+    assert cache() == {QGraphicsItem.CacheMode.DeviceCoordinateCache}
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=start + QPoint(15, 9))
+    assert cache() == {QGraphicsItem.CacheMode.NoCache}     # exports and zooms draw the curves afresh
+    qtbot.waitUntil(lambda: len(submitted) >= 1, timeout=5000)
 
 
 def test_a_press_away_from_the_points_moves_nothing(qtbot, dwin):

@@ -216,3 +216,22 @@ def test_store_tiles_are_written_by_workers_and_read_back(cluster, tmp_path):
         again.close()
     with pytest.raises(ValueError, match="tile store"):
         DaskKernelOperator(cluster.client, job, X, block=5, store=tiles)
+
+
+def test_on_a_cluster_the_tiles_are_computed_and_timed_before_the_solve(cluster):
+    """Progress reports every training tile done before the first CG step, and every test tile
+    (the kernel's time is that of the tiles, not ~0 with the tiles left to the solve)."""
+    from ntk_desktop.experiments.regression import regress
+
+    X, y, T = _inputs(40, 11), np.arange(40) % 2, _inputs(7, 12)
+    events = []
+    res = regress(X, y, T, arch=ARCH, scheduler=cluster.client.scheduler.address, block=16,
+                  progress=lambda phase, done, total, detail="": events.append((phase, done, total)))
+    phases = [e[0] for e in events]
+    first_cg = phases.index("cg")
+    train = [e for e in events[:first_cg] if e[0] == "train tiles"]
+    assert train and train[-1][1] == train[-1][2] == 6          # 3 row blocks: 6 upper-triangle tiles
+    test = [e for e in events if e[0] == "test tiles"]
+    assert test and test[-1][1] == test[-1][2] == 3             # 1 × 3 blocks
+    assert min(i for i, p in enumerate(phases) if p == "test tiles") > first_cg
+    assert res.timings["kernel"] > 0

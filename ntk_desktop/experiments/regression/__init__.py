@@ -119,6 +119,10 @@ class _Run:
         if self.progress is not None:
             self.progress(phase, done, total, detail)
 
+    def _tiles_done(self, phase, done, total):
+        check_cancel(self.cancel)
+        self._tell(phase, done, total)
+
     def compute(self, tileset, rows: np.ndarray, cols: Optional[np.ndarray], sink=None) -> None:
         """Every missing tile of ``tileset`` (a store's) into the store; ``sink(tile, values)``
         also gets each tile (those already stored are read back)."""
@@ -301,11 +305,13 @@ def _on_cluster(run: _Run, targets: Targets, ridge, tol, maxiter, rank, *, worke
         t0 = time.perf_counter()
         train = DaskKernelOperator(cluster.client, run.job, run.X, None, run.block,
                                    store=st.train() if st else None)
+        train.wait(lambda done, total: run._tiles_done("train tiles", done, total))   # timed apart from the solve
         t1 = time.perf_counter()
         alpha, its, res, m = run.cg(train, targets.Y, ridge, tol, maxiter, rank)
         timings = {"kernel": t1 - t0, "solve": time.perf_counter() - t1}
         test = DaskKernelOperator(cluster.client, run.job, run.T, run.X, run.block,
                                   store=st.test(run.T) if st else None)
+        test.wait(lambda done, total: run._tiles_done("test tiles", done, total))
         pred = test.matmat(alpha)
         timings["predict"] = time.perf_counter() - t1 - timings["solve"]
         where = f"Dask cluster {scheduler or f'of {workers} local workers'} (dashboard {cluster.dashboard})"
