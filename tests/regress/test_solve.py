@@ -83,25 +83,3 @@ def test_nystrom_preconditioner_is_exact_at_full_rank(problem):
     lam_min = np.linalg.eigvalsh(K)[0]
     assert np.allclose(M, (lam_min + mu) * np.eye(50), atol=1e-6 * (lam_min + mu))
 
-
-@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (7, 1), (63, 65), (64, 64), (130, 3), (200, 129)])
-def test_tile_products_equal_the_float64_products_exactly(shape, monkeypatch):
-    """A float32 tile's products, converted a few rows at a time, against the products of its
-    float64 copy (awkward shapes: one row, one column, ragged chunks)."""
-    from ntk_desktop.experiments.regression import operators
-    from ntk_desktop.experiments.regression.operators import tile_products
-
-    monkeypatch.setattr(operators, "CHUNK_ROWS", 16)     # ragged chunks: 63, 65, 130, 200 rows
-
-    rng = np.random.default_rng(sum(shape))
-    B = rng.standard_normal(shape).astype(np.float32)
-    V, W = rng.standard_normal((shape[1], 3)), rng.standard_normal((shape[0], 3))
-    out, out_t = np.ones((shape[0], 3)), np.ones((shape[1], 3))
-    tile_products(B, V, out, W, out_t)
-    B64 = B.astype(np.float64)
-    # each chunk's product is a float64 GEMM of exact float64 values: only float64 rounding differs
-    np.testing.assert_allclose(out, 1.0 + B64 @ V, rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(out_t, 1.0 + B64.T @ W, rtol=1e-13, atol=1e-13)
-    dense = DenseOperator(B)
-    np.testing.assert_allclose(dense.matmat(V), B64 @ V, rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(dense.rmatmat(W), B64.T @ W, rtol=1e-13, atol=1e-13)

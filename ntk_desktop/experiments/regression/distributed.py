@@ -173,7 +173,7 @@ def _tile_matmat(tile, V) -> np.ndarray:
 
 def _tile_rmatmat(tile, V) -> np.ndarray:
     """Tᵀ @ V: the mirrored (lower-triangle) tile's share of a symmetric product."""
-    return DenseOperator(tile).rmatmat(V)
+    return DenseOperator(tile.T).matmat(V)
 
 
 def _sum(*parts) -> np.ndarray:

@@ -32,7 +32,6 @@ import numpy as np
 from ...backends.tiling import Tile, plan_tiles
 from ...core.network import Architecture
 from ...errors import NTKInputError
-from .operators import tile_products
 
 FORMAT = 1  #: layout version written into the fingerprint
 
@@ -184,11 +183,11 @@ class StoredOperator:
                     self.cache_left -= got.nbytes
         return got
 
-    def _checked(self, tile: Tile) -> np.ndarray:
+    def _float64(self, tile: Tile) -> np.ndarray:
         from ...backends.tiling import check_cancel
 
         check_cancel(self.cancel)
-        return self._tile(tile)
+        return self._tile(tile).astype(np.float64, copy=False)
 
     def _parallel(self, work, out_shape) -> np.ndarray:
         """``work(tile, B, out)`` for every tile, spread over the CPUs: each thread takes every
@@ -204,7 +203,7 @@ class StoredOperator:
 
         def part(i):
             for t in self.set.tiles[i::n]:
-                work(t, self._checked(t), outs[i])
+                work(t, self._float64(t), outs[i])
 
         with blas_threads(1), ThreadPoolExecutor(n) as pool:
             for f in [pool.submit(part, i) for i in range(n)]:
@@ -216,9 +215,9 @@ class StoredOperator:
         sym = self.set.symmetric
 
         def work(t, B, out):
-            mirrored = sym and not t.diagonal
-            tile_products(B, V[t.c0:t.c1], out[t.r0:t.r1], V[t.r0:t.r1] if mirrored else None,
-                          out[t.c0:t.c1] if mirrored else None)
+            out[t.r0:t.r1] += B @ V[t.c0:t.c1]
+            if sym and not t.diagonal:
+                out[t.c0:t.c1] += B.T @ V[t.r0:t.r1]
 
         return self._parallel(work, (self.shape[0], V.shape[1]))
 
