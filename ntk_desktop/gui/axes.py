@@ -10,15 +10,17 @@ plot's title and out of the window.
 * :func:`readable_ticks` makes an axis choose its major spacing from what its labels need at its
   current tick font: horizontal labels at least :data:`H_GAP` ems apart, vertical ones at least
   :data:`V_GAP` line heights apart (pyqtgraph's spacing when it already fits, else the finest
-  coarser 1-2-5 step, with unlabelled ticks halfway where they are :data:`MINOR_PX` apart).  A log axis over a decade or more ticks whole decades only, every ``k``-th decade as
-  room allows, all written ``10ᵏ``; minor ticks (unlabelled) mark 2…9 only where every decade is
+  coarser 1-2-5 step, with unlabelled ticks halfway where they are :data:`MINOR_PX` apart).
+  A log axis over a decade or more ticks whole decades only, every ``k``-th decade as room
+  allows, all written ``10ᵏ``; minor ticks (unlabelled) mark 2…9 only where every decade is
   labelled; over less than a decade, the ticks 1, 2, 5 (else 2…9) ×10ᵏ thinned to what fits.
-  Only major ticks are labelled (pyqtgraph would fill up to 60 % of an axis with
-  minor-tick labels).
+  Only major ticks are labelled (pyqtgraph would fill up to 60 % of an axis with minor-tick
+  labels).
 * :func:`wrap_axis_titles` fits each axis title to the length of its axis whenever the data area
   is resized: one line when it fits, else (a vertical axis) wrapped at spaces into two lines (its
-  axis made as much wider), else hidden, with the title in the axis's tooltip (the plot's own title still
-  says what is plotted; a clipped or garbled title helps no one at the back of the room).
+  axis made as much wider), else hidden, with the title in the axis's tooltip (the plot's own
+  title still says what is plotted; a clipped or garbled title helps no one at the back of the
+  room).
 
 Both read the fonts and sizes when the axis is drawn, so the normal look, the presentation look
 and every window size follow the same rule.

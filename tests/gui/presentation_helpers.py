@@ -73,8 +73,8 @@ def layout_problems(window, panel) -> list:
     header = window.presentation.headers.get(panel)
     boxes = []
     if header is not None:
-        boxes += [(f"header {_name(w)}", _in_window(w, window), w) for w in (header.caption, header.notice, header.formula)
-                  if w.isVisible()]
+        boxes += [(f"header {_name(w)}", _in_window(w, window), w)
+                  for w in (header.caption, header.notice, header.formula) if w.isVisible()]
     skip = {header} if header is not None else set()
     for w in _controls(panel, skip):
         boxes.append((_name(w), _in_window(w, window), w))
