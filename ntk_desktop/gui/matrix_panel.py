@@ -108,6 +108,7 @@ class MatrixPanel(Panel):
         self.images: List[pg.ImageItem] = []
         for col, text in zip((0, 1, 3), TITLES):       # columns 2 and 4: the colour bars
             plot = self.view.addPlot(row=0, col=col)
+            readable_plot(plot, ("left", "bottom"))     # first: the axes are replaced
             plot.setTitle(text, **title_style())
             plot.vb.invertY(True)
             plot.vb.setAspectLocked(True)
@@ -119,7 +120,6 @@ class MatrixPanel(Panel):
                 axis.setTextPen(pg.mkPen(TEXT_COLOR))
             plot.setLabel("left", "i", color=TEXT_COLOR)
             plot.setLabel("bottom", "j", color=TEXT_COLOR)
-            readable_plot(plot, ("left", "bottom"))
             image = pg.ImageItem(axisOrder="row-major")
             plot.addItem(image)
             self.plots.append(plot)

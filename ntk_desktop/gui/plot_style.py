@@ -51,6 +51,7 @@ def plot_widget(object_name: str) -> Tuple[pg.PlotWidget, pg.PlotItem]:
 def style_plot(plot: pg.PlotItem, bottom: str, left: str, *, major_left: bool = False) -> None:
     """Projector-friendly axes: large labels, a closed frame without numbers on top and right (it
     reads better projected), a calm grid; ``major_left``: grid lines at the major ticks only."""
+    readable_plot(plot)                  # first: the axes are replaced
     plot.showGrid(x=True, y=True, alpha=0.3)
     label_style = {"font-size": f"{theme.PLOT_LABEL_PT}pt", "color": TEXT_COLOR}
     plot.setLabel("bottom", bottom, **label_style)
@@ -69,7 +70,6 @@ def style_plot(plot: pg.PlotItem, bottom: str, left: str, *, major_left: bool = 
     if major_left:
         plot.getAxis("left").setStyle(maxTickLevel=0)
     plot.setTitle(" ", **title_style())
-    readable_plot(plot)
 
 
 def angle_axis(plot: pg.PlotItem) -> None:

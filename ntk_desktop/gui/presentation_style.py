@@ -22,7 +22,7 @@ from PySide6.QtGui import QBrush, QColor, QPen
 from PySide6.QtWidgets import QWidget
 
 from . import theme as look
-from .axes import fit_axis_titles, readable_ticks, wrap_axis_titles
+from .axes import fit_axis_titles, wrap_axis_titles
 from .plot_style import colour_bars, drawn_items, item_paints, plot_items, point_brushes, set_item_paint
 
 THEMES = ("light", "dark")
@@ -230,7 +230,6 @@ def _style_axes(plot: pg.PlotItem, saved: dict, fg: str) -> None:
         axis.setTextPen(pg.mkPen(fg))
         axis.setStyle(maxTextLevel=0)            # no minor tick labels at this size (they collide)
         axis.setTickDensity(TICK_DENSITY)        # nor as many major ones as small text takes
-        readable_ticks(axis)                     # and never more than their labels leave room for
 
 
 def _style_plot(plot: pg.PlotItem, saved: dict, colors: dict) -> None:

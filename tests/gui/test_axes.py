@@ -21,11 +21,11 @@ def _plot(qtbot, w, h, pt=20.0):
     widget.resize(w, h)
     widget.show()
     plot = widget.getPlotItem()
+    readable_plot(plot)
     font = QFont()
     font.setPointSizeF(pt)
     for name in ("left", "bottom"):
         plot.getAxis(name).setTickFont(font)
-    readable_plot(plot)
     return widget, plot, font
 
 
