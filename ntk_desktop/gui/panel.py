@@ -39,15 +39,16 @@ from PySide6.QtWidgets import (QAbstractButton, QComboBox, QDoubleSpinBox, QHBox
 
 from . import hover, theme
 from .params_panel import NetworkParams
-from .presentation_style import style_new_items, style_plots
+from .presentation_style import style_new_items, style_plots, theme_colors
 from .settings import read_value
 from .theme import DARK_CONTROLS, palette
 
 INFO_STYLE = "QLabel { color: #222; font-size: 12pt; }"
 #: the info line when something is wrong (a run diverged, η above its bound)
 WARNING_STYLE = "QLabel { color: #b00020; font-weight: bold; font-size: 12pt; }"
-#: the info line's colours on the dark presentation theme (≥ 7:1 on black)
-_DARK_TEXT = {"#222": "#e6e6e6", "#b00020": "#ff8a8a"}
+#: the info line's colours on the dark presentation theme (≥ 7:1 on black): its text, and the
+#: theme's warning colour (the one the presentation header's notice uses)
+_DARK_TEXT = {"#222": "#e6e6e6", "#b00020": theme_colors("dark")["warning"]}
 
 
 def themed_style(style: str, theme_name) -> str:

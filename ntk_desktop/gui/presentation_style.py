@@ -22,7 +22,7 @@ from PySide6.QtGui import QBrush, QColor, QPen
 from PySide6.QtWidgets import QWidget
 
 from . import theme as look
-from .axes import fit_axis_titles, wrap_axis_titles
+from .axes import fit_axis_titles
 from .plot_style import colour_bars, drawn_items, item_paints, plot_items, point_brushes, set_item_paint
 
 THEMES = ("light", "dark")
@@ -47,8 +47,10 @@ LINE_CONTRAST = {"light": 4.5, "dark": 7.0}
 LEGEND_GAP = 10
 
 _COLORS = {
-    "light": {"background": "#ffffff", "foreground": "#000000", "legend": (255, 255, 255, 235), "warning": "#b00020"},
-    "dark": {"background": "#000000", "foreground": "#ffffff", "legend": (0, 0, 0, 235), "warning": "#ff8a8a"},
+    "light": {"background": "#ffffff", "foreground": "#000000", "legend": (255, 255, 255, 235),
+              "warning": "#b00020"},
+    "dark": {"background": "#000000", "foreground": "#ffffff", "legend": (0, 0, 0, 235),
+             "warning": "#ff8a8a"},
 }
 
 #: per panel: {"plots": plot → its normal look, "items": item → its pens and brushes,
@@ -260,8 +262,7 @@ def _style_plot(plot: pg.PlotItem, saved: dict, colors: dict) -> None:
     saved["fit_key"] = None
     saved["title_color"] = fg                    # a panel's setTitle may set its normal colour
     _fit_plot(plot, saved)
-    wrap_axis_titles(plot)
-    fit_axis_titles(plot)                        # the titles' new font
+    fit_axis_titles(plot)                        # the titles' new font (style_plot keeps them fitted on resizes)
 
 
 def _fit_plot(plot: pg.PlotItem, saved: dict) -> None:
