@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 import warnings
 from typing import Optional, Sequence
@@ -64,6 +65,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stderr.write(f"ntk {args.command}: cancelled\n")
         return 130
     except KeyboardInterrupt:
+        # an I/O task of Zarr's event loop thread may be abandoned mid-tile (its done-marker is
+        # not written, so the store stays consistent): asyncio's "Task was destroyed" at exit is noise
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         sys.stderr.write(f"ntk {args.command}: interrupted\n")
         return 130
     except MemoryError:
