@@ -8,8 +8,10 @@ depth-4 kernel pair within 2× of that single Gram product.
 Then the command a user runs, ``ntk kernel --kind analytic --dtype D --out K.npz`` on the same
 inputs (``--command-sizes``), timed as a subprocess from start to exit (interpreter start, imports,
 computing and writing the npz), each repeat divided by the Gram product of the same dtype timed
-just before it; and the floor of every run, starting Python and importing the backend.  Target:
-the command within 2.5× of the Gram product at N = 8192.
+just before it; and two floors timed the same way: the backend made ready (Python, imports,
+OpenCL discovery, Numba's first call) and the output alone (the same npz writer filling both
+members with ones, fsync included).  Target: the command within 2.5× of the Gram product at
+N = 8192.
 
     python bench/bench_analytic.py [--quick] [--sizes 512,2048,8192] [--dtype float32]
     python bench/bench_analytic.py --sizes 0 --command-sizes 8192 --dtype float32   # the command only
@@ -125,11 +127,23 @@ def _timed_run(argv) -> float:
     return time.perf_counter() - t
 
 
+#: the backend ready: Python, the imports, ``select('auto')`` (OpenCL discovery included) and the
+#: first call of its analytic kernel (Numba loads its compiled kernels at the first call)
+_STARTUP = ("import numpy as np; from ntk_desktop.cli import main; from ntk_desktop.backends import select; "
+            "from ntk_desktop.core.network import Architecture; "
+            "select('auto').analytic_kernels(Architecture.build(784, depth={depth}, width=8, nonlinearity={nl!r}), "
+            "np.ones((2, 784)), dtype={dt!r})")
+#: the output alone: the command's npz writer (laid out, memory-mapped, CRC, fsync) filled with ones
+_OUTPUT = ("import sys, numpy as np; from ntk_desktop.cli.npz_inplace import NpzInPlace; "
+           "npz = NpzInPlace(sys.argv[1], {{'ntk': (({n}, {n}), {dt!r}), 'nngp': (({n}, {n}), {dt!r})}}, {{}}); "
+           "[m.fill(1) for m in npz.maps.values()]; npz.close()")
+
+
 def command_rows(Xall, sizes, dt, repeats, depth, nonlinearity):
-    """``ntk kernel`` through a subprocess against the Gram product timed just before it."""
+    """``ntk kernel`` through a subprocess against the Gram product timed just before it, with two
+    floors timed the same way: the backend made ready (no kernel), and the output written (no
+    kernel: the same bytes through the same writer, fsync included)."""
     rows = []
-    startup = [sys.executable, "-c", "from ntk_desktop.cli import main; from ntk_desktop.backends import select; "
-               "select('auto')"]
     with tempfile.TemporaryDirectory(prefix="bench-analytic-") as tmp:
         for N in sizes:
             X = np.ascontiguousarray(Xall[:N])
@@ -137,20 +151,30 @@ def command_rows(Xall, sizes, dt, repeats, depth, nonlinearity):
             out = os.path.join(tmp, "K.npz")
             cmd = [sys.executable, "-m", "ntk_desktop", "kernel", "--inputs", os.path.join(tmp, "X.npy"), "--depth",
                    str(depth), "--nonlinearity", nonlinearity, "--dtype", dt.name, "--out", out, "--quiet"]
+            startup = [sys.executable, "-c", _STARTUP.format(depth=depth, nl=nonlinearity, dt=dt.name)]
+            output = [sys.executable, "-c", _OUTPUT.format(n=N, dt=dt.name), out]
             Xd = X.astype(dt)
             _timed_run(cmd)  # warm-up: the file cache, Numba's compiled-code cache
-            times, ratios, floors = [], [], []
+            os.unlink(out)
+            times, ratios, floors, writes = [], [], [], []
             for _ in range(repeats):
                 g = timeit(lambda: Xd @ Xd.T, 1, warmup=0)[0]
                 times.append(_timed_run(cmd))
                 ratios.append(times[-1] / g)
+                os.unlink(out)
                 floors.append(_timed_run(startup) / g)
+                writes.append(_timed_run(output) / g)
                 os.unlink(out)
             rows.append([N, f"ntk kernel --dtype {dt.name} (command)", f"{med(times):.3f}", f"{min(times):.3f}",
-                         f"{med(ratios):.2f}", f"{med(floors):.2f}", f"{os.path.getsize(os.path.join(tmp, 'X.npy')) >> 20} MiB in"])
+                         f"{med(ratios):.2f}", f"{med(floors):.2f}", f"{med(writes):.2f}",
+                         f"{os.path.getsize(os.path.join(tmp, 'X.npy')) >> 20} MiB in"])
     print(f"\nthe ntk kernel command, {nonlinearity}, depth {depth}: wall time of the subprocess; ratios per repeat to "
           f"the Gram product ({dt.name}) timed just before it; load average at end: {load()}")
-    table(rows, ["N", "what", "median s", "min s", "× Gram time", "start+imports × Gram", "note"])
+    print("floors, each a subprocess timed the same way: 'backend ready' = Python, the imports, select('auto') and "
+          "the first (tiny) analytic call; 'output alone' = the command's npz writer filling both N×N members with "
+          "ones (memory maps, CRC, fsync), no kernel")
+    table(rows, ["N", "what", "median s", "min s", "× Gram time", "backend ready × Gram", "output alone × Gram",
+                 "note"])
 
 
 if __name__ == "__main__":

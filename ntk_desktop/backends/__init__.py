@@ -158,7 +158,7 @@ def select(name: Optional[str] = None, device: Optional[str] = None) -> BackendC
     if reg["opencl"].available:
         _check_tiles_env()
         try:
-            gpus = [d for d in reg["opencl"].factory.discover().usable() if d.is_gpu]
+            gpus = reg["opencl"].factory.discover().usable(("GPU",))  # CPU devices are not probed
         except Exception:  # discovery never raises, but never let auto fail
             gpus = []
         if gpus:

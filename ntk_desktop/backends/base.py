@@ -230,10 +230,13 @@ class Backend:
     # -- analytic kernels ---------------------------------------------------------------------------
     def analytic_kernels(self, arch: Architecture, X1, X2=None, *, dtype=np.float64, out=None,
                          progress=None, cancel=None, memory_budget=None,
-                         block: Optional[int] = None) -> AnalyticKernels:
+                         block: Optional[int] = None, rows_done=None) -> AnalyticKernels:
         """Σ^(L) and Θ∞^(L) (N1, N2) each, in ``dtype`` (float64 by default, like the reference).
 
-        ``out``: None, or a pair (nngp_out, ntk_out) of arrays / memmaps / paths."""
+        ``out``: None, or a pair (nngp_out, ntk_out) of arrays / memmaps / paths.
+        ``rows_done(r)``: called with 0 when the computation starts (again, after a fallback to
+        the next backend: what was reported before is void), then whenever rows [0, r) of both
+        results are final (a writer may checksum them while the rest is computed)."""
         dt = check_dtype(dtype)
         self.check("analytic_kernels", arch, dt)
         X1 = check_inputs(X1, arch, "inputs").astype(np.float64, copy=False)
@@ -255,6 +258,8 @@ class Backend:
             diag1 = np.ascontiguousarray(np.stack(layer_diagonals(arch, X1)))
             diag2 = diag1 if same else np.ascontiguousarray(np.stack(layer_diagonals(arch, X2)))
             state = self._prepare_analytic(arch, X1, X2, diag1, diag2, dt, same)
+            if rows_done is not None:
+                rows_done(0)
             for t, tile in enumerate(tiles):
                 check_cancel(cancel)
                 sym = same and tile.diagonal
@@ -262,6 +267,8 @@ class Backend:
                 if same and not tile.diagonal:
                     self._mirror(dn, tile)
                     self._mirror(dk, tile)
+                if rows_done is not None and (t + 1 == len(tiles) or tiles[t + 1].r0 != tile.r0):
+                    rows_done(tile.r1)  # row-major tiles: a row block's last tile (and mirrors) done
                 if progress is not None:
                     progress(t + 1, len(tiles))
         return AnalyticKernels(finish_output(rn), finish_output(rk))

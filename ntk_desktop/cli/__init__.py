@@ -30,13 +30,24 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_in(argv: Sequence[str]) -> Optional[str]:
+    """The sub-command named in argv (the first word that is not a global option), if any."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
+    """The ``ntk`` parser; ``only``: import and add that sub-command alone (each module imports
+    what its command needs — SciPy, Dask, the figures — so ``ntk kernel`` does not start with the
+    imports of ``ntk regress``)."""
     parser = _Parser(prog="ntk", description="Neural Tangent Kernel laboratory: kernels, training, "
                      "infinite-width predictions and the paper's figures.")
     parser.add_argument("--version", action="version", version=f"ntk {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else [only]:
         module = importlib.import_module(f".{name}", __name__)
         p = module.add_parser(sub)
         p.set_defaults(run_command=module.run)
@@ -44,8 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_in(words))
+    args = parser.parse_args(words)
     if not getattr(args, "run_command", None):
         parser.print_help()
         return 2

@@ -180,11 +180,14 @@ def _analytic_npz_in_place(out, arch, backend, X1, X2, dtype, what, progress) ->
 
     shape = (len(X1), len(X1) if X2 is None else len(X2))
     with atomic_path(out) as tmp:
-        npz = NpzInPlace(tmp, {"ntk": (shape, dtype), "nngp": (shape, dtype)}, _meta(arch, "analytic"))
+        # rows are checked, checksummed and written out while the next ones are computed
+        npz = NpzInPlace(tmp, {"ntk": (shape, dtype), "nngp": (shape, dtype)}, _meta(arch, "analytic"),
+                         check=lambda name, rows: require_finite(what, (rows,), (X1, X2), dtype))
         try:
             m = npz.maps
-            backend.analytic_kernels(arch, X1, X2, dtype=dtype, out=(m["nngp"], m["ntk"]), progress=progress)
-            require_finite(what, (m["ntk"], m["nngp"]), (X1, X2), dtype)
+            backend.analytic_kernels(arch, X1, X2, dtype=dtype, out=(m["nngp"], m["ntk"]), progress=progress,
+                                     rows_done=npz.rows_done)
+            npz.finish()
         except BaseException:
             npz.abandon()
             raise

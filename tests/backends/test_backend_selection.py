@@ -56,6 +56,36 @@ def test_registry_and_describe():
         assert any("device " in line and ("usable" in line) for line in lines)
 
 
+@needs_opencl
+def test_auto_probes_gpus_only(rediscover):
+    """Choosing ``auto`` asks about GPUs alone: a CPU device (PoCL's) is listed but not probed
+    until something asks for it; then it is probed once and usable."""
+    from ntk_desktop.backends.opencl import devices
+
+    backends.reset()
+    calls = []
+    real = devices.run_probe
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(devices, "run_probe", lambda *a: (calls.append(a[-1]), real(*a))[1])
+    try:
+        backends.select("auto")
+        disc = devices.discover()
+        cpus = [d for d in disc.devices if d.type == "CPU"]
+        if not cpus:
+            pytest.skip("no OpenCL CPU device")
+        gpu_probes = len(calls)
+        assert all(d.context is None and not d.usable for d in cpus)
+        assert [p[2] for p in disc.pending if p[2].type == "CPU"] == cpus
+        usable = disc.usable()
+        assert all(d.usable and d.context is not None and any(u is d for u in usable) for d in cpus)
+        assert len(calls) - gpu_probes >= len(cpus) and not disc.pending
+        n = len(calls)
+        disc.usable()
+        assert len(calls) == n  # probed once
+    finally:
+        monkey.undo()
+
+
 def test_auto_prefers_a_gpu_else_numba():
     chain = backends.select("auto")
     gpus = []

@@ -120,6 +120,25 @@ def test_progress_per_tile(any_backend):
     assert calls == [(1, 3), (2, 3), (3, 3)]
 
 
+@pytest.mark.parametrize("cross", [False, True])
+def test_rows_done_reports_rows_that_are_final(any_backend, cross):
+    """rows_done(r) promises that rows [0, r) of both results never change again: a snapshot
+    taken at each call equals the finished result (and the core reference)."""
+    arch = build(5, 3, 9, 1, "relu", "ntk", 0.3)
+    rng = np.random.default_rng(7)
+    X1 = inputs(rng, 37, 5)
+    X2 = inputs(rng, 13, 5) if cross else None
+    out = (np.full((37, 13 if cross else 37), np.nan), np.full((37, 13 if cross else 37), np.nan))
+    seen = []
+    any_backend.analytic_kernels(arch, X1, X2, out=out, block=8,
+                                 rows_done=lambda r: seen.append((r, out[0][:r].copy(), out[1][:r].copy())))
+    assert [r for r, _, _ in seen] == [0, 8, 16, 24, 32, 37]   # at the start, then once per block row
+    for r, nngp, ntk in seen:
+        assert np.array_equal(nngp, out[0][:r]) and np.array_equal(ntk, out[1][:r])
+    ref = analytic.analytic_kernels(arch, X1, X2)
+    assert relative_error(out[1], ref.ntk) <= 1e-12 and relative_error(out[0], ref.nngp) <= 1e-12
+
+
 @pytest.mark.parametrize("op", ["empirical", "analytic"])
 def test_cancel_within_one_tile(any_backend, op):
     arch = build(4, 2, 8)

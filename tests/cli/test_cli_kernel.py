@@ -200,3 +200,17 @@ def test_analytic_overflow_leaves_no_file(files, capsys):
                        capsys)
     assert code == 2 and "non-finite" in err and err.count("\n") == 1
     assert sorted(p.name for p in d.iterdir()) == ["X.npy", "Y.npy", "huge.npy"]
+
+
+def test_a_command_imports_only_what_it_needs():
+    """`ntk kernel` builds its own parser only: SciPy, Dask, Zarr, Numba and the figures (the
+    imports of other commands or of backends it may not use) are not loaded to parse it."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom ntk_desktop.cli import main\n"
+            "try:\n    main(['kernel', '--inputs', 'missing.npy', '--out', 'k.npz'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('scipy', 'dask', 'zarr', 'numba', 'ntk_desktop.figures') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.strip() == "[]", r.stdout + r.stderr
+    assert "inputs file not found" in r.stderr

@@ -2,7 +2,9 @@
 
 :func:`discover` lists every platform and device once per process (``refresh=True`` again).
 Each device gets a context and an in-order queue and runs a small probe kernel (a work-group
-reduction through local memory, in float32 and — when cl_khr_fp64 is advertised — float64).
+reduction through local memory, in float32 and — when cl_khr_fp64 is advertised — float64), when
+it is first asked about (:meth:`Discovery.usable`): the ``auto`` choice, which takes GPUs only,
+probes no CPU device (PoCL's takes 0.2 s to probe).
 Whatever fails on the way (no platform, a broken ICD, a context that cannot be created, a build
 error, a wrong probe result) marks that device or platform unusable with the reason, and the
 search moves on.
@@ -86,14 +88,34 @@ class Discovery:
     error: str = ""
     platforms: list = field(default_factory=list)
     devices: list = field(default_factory=list)
+    #: (pyopencl, cl.Device, DeviceInfo) not probed yet: a probe builds and runs kernels (0.2 s on
+    #: PoCL's CPU device), so devices are probed when first asked about
+    pending: list = field(default_factory=list, repr=False)
 
-    def usable(self) -> list:
-        """Usable devices, GPUs first, then accelerators, then CPUs (larger memory first)."""
-        devs = [d for d in self.devices if d.usable]
+    def probe(self, types: Optional[tuple] = None) -> None:
+        """Probe the devices not probed yet (of these types, e.g. ("GPU",); default all)."""
+        with _probe_lock:  # held throughout: no caller sees a device whose probe is under way
+            todo = [p for p in self.pending if types is None or p[2].type in types]
+            self.pending = [p for p in self.pending if p not in todo]
+            for cl, device, info in todo:
+                try:
+                    _validate(cl, device, info)
+                except Exception as exc:
+                    info.usable = False
+                    info.context = info.queue = None
+                    info.reason = info.reason or f"probe failed: {_short(exc)}"
+                log.debug("OpenCL %s", info.describe())
+
+    def usable(self, types: Optional[tuple] = None) -> list:
+        """Usable devices (of these types; default all), GPUs first, then accelerators, then CPUs
+        (larger memory first)."""
+        self.probe(types)
+        devs = [d for d in self.devices if d.usable and (types is None or d.type in types)]
         return sorted(devs, key=lambda d: (_TYPE_ORDER.get(d.type, 3), -d.global_mem, d.id))
 
 
 _lock = threading.Lock()
+_probe_lock = threading.RLock()
 _cache: Optional[Discovery] = None
 
 
@@ -145,13 +167,7 @@ def _discover() -> Discovery:
             except Exception as exc:
                 info.reason = f"cannot query device: {_short(exc)}"
                 continue
-            try:
-                _validate(cl, device, info)
-            except Exception as exc:
-                info.usable = False
-                info.context = info.queue = None
-                info.reason = info.reason or f"probe failed: {_short(exc)}"
-            log.debug("OpenCL %s", info.describe())
+            result.pending.append((cl, device, info))
     return result
 
 
@@ -227,6 +243,7 @@ def find_device(spec: Optional[str], discovery: Optional[Discovery] = None) -> D
     from ...errors import NTKInputError
 
     disc = discovery or discover()
+    disc.probe()
     if disc.error and not disc.devices:
         raise NTKInputError(f"OpenCL is unavailable: {disc.error}")
     if spec is None or str(spec).strip() == "":
