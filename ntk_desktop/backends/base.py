@@ -136,9 +136,11 @@ class Backend:
         raise NotImplementedError
 
     def _analytic_tile(self, arch: Architecture, state, tile: Tile, sym: bool, dtype,
-                       nngp: np.ndarray, ntk: np.ndarray) -> None:
+                       nngp: np.ndarray, ntk: np.ndarray, mirror: bool = False) -> bool:
         """Write Σ^(L) and Θ∞^(L) of ``tile`` into its window of the whole results ``nngp``,
-        ``ntk`` (N1, N2); ``state`` from :meth:`_prepare_analytic`."""
+        ``ntk`` (N1, N2); ``state`` from :meth:`_prepare_analytic`.  ``mirror``: the window
+        across the diagonal is wanted too; return True when it was written (else the caller
+        mirrors)."""
         raise NotImplementedError
 
     def _mirror(self, full: np.ndarray, tile: Tile) -> None:
@@ -263,8 +265,8 @@ class Backend:
             for t, tile in enumerate(tiles):
                 check_cancel(cancel)
                 sym = same and tile.diagonal
-                self._analytic_tile(arch, state, tile, sym, dt, dn, dk)
-                if same and not tile.diagonal:
+                mirror = same and not tile.diagonal
+                if not self._analytic_tile(arch, state, tile, sym, dt, dn, dk, mirror) and mirror:
                     self._mirror(dn, tile)
                     self._mirror(dk, tile)
                 if rows_done is not None and (t + 1 == len(tiles) or tiles[t + 1].r0 != tile.r0):

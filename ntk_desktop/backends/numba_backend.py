@@ -234,7 +234,7 @@ class NumbaBackend(Backend):
         return _Prepared(None, X1=X1c, X2=X2c, aux1=aux1, aux2=aux2, form=form,
                          widths=np.array(arch.widths, dtype=dt), C=nk.constants(dt))
 
-    def _analytic_tile(self, arch, state, tile, sym, dt, nngp, ntk):
+    def _analytic_tile(self, arch, state, tile, sym, dt, nngp, ntk, mirror=False):
         T = dt.type
         r, c = tile.r1 - tile.r0, tile.c1 - tile.c0
         G = state.scratch("G", (r, c), dt)
@@ -245,11 +245,12 @@ class NumbaBackend(Backend):
             nk.analytic_tile(G, state.aux1, state.aux2, tile.r0, tile.c0, T(1.0 / arch.n_in),
                              T(arch.beta ** 2), T(slope), state.form,
                              T(1.0 if arch.parametrization == "standard" else 0.0),
-                             T(1.0 if arch.beta > 0 else 0.0), state.widths, sym, nngp, ntk, state.C)
+                             T(1.0 if arch.beta > 0 else 0.0), state.widths, sym, mirror, nngp, ntk, state.C)
         if sym:
             with _threads_for(r * r):
                 nk.mirror_upper(nngp, tile.r0, r)
                 nk.mirror_upper(ntk, tile.r0, r)
+        return mirror
 
     # -- gradient descent ---------------------------------------------------------------------------
     def gd_trainer(self, arch, params, X, Y, *, last_layer_only=False):

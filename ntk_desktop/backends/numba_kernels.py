@@ -279,7 +279,8 @@ def analytic_aux(d: np.ndarray, form: int, dtype) -> np.ndarray:
 
 
 @njit(parallel=True, fastmath=_FAST, **_OPTS)
-def analytic_tile(G, aux1, aux2, r0, c0, inv_n0, beta2, slope, form, standard, bgrad, widths, sym, nngp, ntk, C):
+def analytic_tile(G, aux1, aux2, r0, c0, inv_n0, beta2, slope, form, standard, bgrad, widths, sym, mirror, nngp, ntk,
+                  C):
     """Σ^(L), Θ∞^(L) of the tile at (r0, c0) from its raw Gram G = X1·X2ᵀ (r, c), written into the
     window [r0:r0+r, c0:c0+c] of the full results nngp, ntk (N1, N2).
 
@@ -289,6 +290,8 @@ def analytic_tile(G, aux1, aux2, r0, c0, inv_n0, beta2, slope, form, standard, b
     the working dtype, as do the constants ``C`` (:func:`constants`).
     sym: a diagonal tile of a symmetric kernel: only j >= i is written (the caller mirrors) and the
     diagonal entries come from the diagonals alone (ρ = 1 exactly, no rounding of x·x).
+    mirror: also write the tile's transpose across the diagonal, each row as it is computed (the
+    rows of a thread are consecutive, so the column writes of neighbouring rows share cache lines).
     """
     r, c = G.shape
     L = aux1.shape[1]
@@ -356,6 +359,10 @@ def analytic_tile(G, aux1, aux2, r0, c0, inv_n0, beta2, slope, form, standard, b
                     snew = e_ss + beta2
                     t[jj] = t[jj] + standard * (wl * e_ss + bgrad) + lin * snew
                     s[jj] = snew
+        if mirror:
+            for jj in range(n):
+                nngp[c0 + j0 + jj, ii] = s[jj]
+                ntk[c0 + j0 + jj, ii] = t[jj]
         if sym and n > 0:
             # x_i with itself: Σ^(l)(x_i, x_i) = diag1[l-1, i] exactly, ρ = 1
             a = aux1[0, 0, ii]

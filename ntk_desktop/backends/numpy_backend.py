@@ -42,7 +42,7 @@ class NumpyBackend(Backend):
         # which bounds its own scratch by chunks)
         return 8 * 8 + 2 * dt.itemsize
 
-    def _analytic_tile(self, arch, state, tile, sym: bool, dtype, nngp, ntk):
+    def _analytic_tile(self, arch, state, tile, sym: bool, dtype, nngp, ntk, mirror=False):
         X1, X2, _, _ = state
         if sym:
             k = analytic.analytic_kernels(arch, X1[tile.r0:tile.r1])

@@ -84,7 +84,7 @@ def test_a_backend_fallback_voids_the_rows_reported_before(tmp_path):
     class Failing(NumpyBackend):
         name = "failing"
 
-        def _analytic_tile(self, arch, state, tile, sym, dtype, nngp, ntk):
+        def _analytic_tile(self, arch, state, tile, sym, dtype, nngp, ntk, mirror=False):
             nngp[tile.r0:tile.r1, tile.c0:tile.c1] = 7.0
             ntk[tile.r0:tile.r1, tile.c0:tile.c1] = 7.0
             if tile.r0 > 0:

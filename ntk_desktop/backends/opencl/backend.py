@@ -340,7 +340,7 @@ class OpenCLBackend(Backend):
         st.wl = self.upload(np.array(arch.widths, dtype=dt))
         return st
 
-    def _analytic_tile(self, arch, st, tile, sym, dt, nngp, ntk):
+    def _analytic_tile(self, arch, st, tile, sym, dt, nngp, ntk, mirror=False):
         r, c = tile.r1 - tile.r0, tile.c1 - tile.c0
         bn = st.scratch(self, "nngp", r * c)
         bk = st.scratch(self, "ntk", r * c)
