@@ -45,8 +45,15 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=PROG, description="NTK Desktop: a laboratory for the Neural Tangent Kernel "
                 "(Jacot, Gabriel & Hongler, NeurIPS 2018).")
+    from .presets import LESSON_PRESETS, PRESETS, TEACHING
+
+    paper = [n for n in PRESETS if n not in TEACHING]
+    lessons = [n for n in TEACHING if n in LESSON_PRESETS]
+    teaching = [n for n in TEACHING if n not in LESSON_PRESETS]
     p.add_argument("--preset", metavar="NAME",
-                   help="open ready to show a figure of the paper: fig1, fig2 (training), fig3 (MNIST)")
+                   help=f"open ready to show it: the paper's figures and the kernel matrix ({', '.join(paper)}); "
+                   f"one idea each ({', '.join(teaching)}); lessons ({', '.join(lessons)}) — "
+                   "Help → Presets gallery explains each")
     p.add_argument("--run", action="store_true", help="start computing immediately")
     p.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window after --after seconds, then exit")
     p.add_argument("--after", metavar="SECONDS", help=f"delay before --screenshot (default {DEFAULT_AFTER:g})")

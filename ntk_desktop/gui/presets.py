@@ -101,7 +101,7 @@ TEACHING = {
                               depth=3, n_init=10, parametrization="standard"),
     # Figure 2's 4 points: the linear model diverges above η = 2N/λ_max(Θ∞) ≈ 14 (depth 4, ReLU, β 0.1);
     # finite ReLU networks still converge at 20–40 (their kernel shrinks: the "catapult"), not at 100
-    "diverge": Preset("diverge", "Too large a learning rate: η = 100 is far above 2N/λ_max(Θ∞) ≈ 14, so "
+    "diverge": Preset("diverge", "Too large a learning rate: η = 100 is far above 2N/λₘₐₓ(Θ∞) ≈ 14, so "
                       "gradient descent diverges within a few steps — the loss blows up instead of decreasing",
                       NetworkParams(depth=4, widths=(100,), n_init=2, nonlinearity="relu", beta=0.1),
                       panel="training", options={"lr": 100.0, "steps": 200, "record_every": 2,

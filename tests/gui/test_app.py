@@ -35,6 +35,15 @@ def test_help_exits_0(capsys):
     assert "--preset" in capsys.readouterr().out
 
 
+def test_help_names_every_preset(capsys):
+    from ntk_desktop.gui.presets import PRESETS
+
+    assert main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # argparse wraps at hyphens
+    missing = [name for name in PRESETS if name not in text]
+    assert not missing, f"--help does not name the presets {missing}"
+
+
 def run_app(args, config_dir, timeout=60):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(config_dir),
                PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))

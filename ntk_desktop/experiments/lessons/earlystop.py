@@ -295,8 +295,8 @@ def snapshot(data: EarlyStopData, done: bool = False) -> LessonSnapshot:
         LessonPlot("train_loss", "Training loss (the labels trained on)", "t", "loss", tuple(train_curves),
                    logx=True, logy=True, marker_x=data.t_star),
         LessonPlot("accuracy", "Test accuracy", "t", "accuracy", tuple(acc_curves), logx=True, marker_x=data.t_star),
-        LessonPlot("spectrum", "Spectrum of Θ∞/N: fitted by t* (1 − e^(−λ_i t*) ≥ ½) or not", "component i",
-                   "λ_i", (curve("fitted by t*", idx[fitted & shown], data.eigenvalues[fitted & shown], "points", 1),
+        LessonPlot("spectrum", "Spectrum of Θ∞/N: fitted by t* (1 − exp(−λᵢt*) ≥ ½) or not", "component i",
+                   "λᵢ", (curve("fitted by t*", idx[fitted & shown], data.eigenvalues[fitted & shown], "points", 1),
                            curve("not yet fitted", idx[~fitted & shown], data.eigenvalues[~fitted & shown], "points",
                                  0)), logx=True, logy=True),
     )

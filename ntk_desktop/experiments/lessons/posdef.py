@@ -190,7 +190,7 @@ def snapshot(st: State) -> LessonSnapshot:
         nl = label.split(",")[0] if "," in label else "L1"
         style = "dashed" if label.endswith(f"L = {max(s.depths)}") and max(s.depths) > 2 else "line"
         lam.append(curve(label, st.ns, np.abs(st.lam_min[label]) / st.lam_max[label], style, COLORS[nl]))
-    lam.append(curve("round-off N·ε (below: λ_min = 0)", st.ns, st.ns * EPS, "points", 5))
+    lam.append(curve("round-off N·ε (below: λₘᵢₙ = 0)", st.ns, st.ns * EPS, "points", 5))
     spec = []
     for label in st.labels:
         if label.endswith("L = 2") or label.startswith("L = 1"):
@@ -205,9 +205,9 @@ def snapshot(st: State) -> LessonSnapshot:
                             [st.residual, st.residual], "dashed", 3))
     plots = (
         LessonPlot("lambda_min", f"smallest eigenvalue of Θ∞ on N points of S^{s.n0 - 1}", "N points",
-                   "|λ_min| / λ_max", tuple(lam), logx=True, logy=True),
+                   "|λₘᵢₙ| / λₘₐₓ", tuple(lam), logx=True, logy=True),
         LessonPlot("spectrum", f"eigenvalues of Θ∞ on {s.n_max} points (identity: n0 + 1 = {s.n0 + 1} nonzero)",
-                   "index i", "|λ_i| / λ_1", tuple(spec), logy=True),
+                   "index i", "|λᵢ| / λ₁", tuple(spec), logy=True),
         LessonPlot("loss", "training on random targets: the identity net levels off", "t = step × η",
                    "loss", tuple(losses), logy=True),
     )

@@ -33,9 +33,9 @@ from .. import blas_threads
 from . import LessonSettings
 from .live import LessonPlot, LessonSnapshot, curve
 
-EXPLANATION = ("Random features (§3.1): F(θ) = (1/√P) Σ θ_p f^(p) with f^(p) drawn from a Gaussian process "
-               "of covariance K is linear, so its tangent kernel K_P is exact, constant in training, and tends "
-               "to K like P^(−1/2) — a real network's NTK moves")
+EXPLANATION = ("Random features (§3.1): F(θ) = (1/√P) Σ θₚ f⁽ᵖ⁾ with f⁽ᵖ⁾ drawn from a Gaussian process "
+               "of covariance K is linear, so its tangent kernel Kₚ is exact, constant in training, and tends "
+               "to K like 1/√P — a real network's NTK moves")
 
 #: the paper's network (§6): its Θ∞ or Σ is the covariance of the random functions
 NETWORK = NetworkSpec(depth=4, nonlinearity="relu", beta=0.1, parametrization="ntk")
@@ -158,18 +158,18 @@ def compute(s: Settings, cancel: Optional[Callable[[], bool]] = None) -> Iterato
         total = len(s.shown_p) + len(s.sweep_p) + 1
         for i, P in enumerate(s.shown_p):
             st.shown[P] = _shown(st, root, P, i)
-            st.progress, st.status = (i + 1) / total, f"randfeat: F^lin with P = {P} trained {s.steps} steps"
+            st.progress, st.status = (i + 1) / total, f"randfeat: Fˡⁱⁿ with P = {P} trained {s.steps} steps"
             yield st
         for j, P in enumerate(s.sweep_p):
             rng = np.random.default_rng([s.seed, 15, 1, P])
             st.dist[P] = np.array([_distance(features(root, P, rng), st.K_plus) for _ in range(s.draws)])
             st.progress = (len(s.shown_p) + j + 1) / total
-            st.status = f"randfeat: ‖K_P − K‖ for P = {P} ({s.draws} draws)"
+            st.status = f"randfeat: ‖Kₚ − K‖ for P = {P} ({s.draws} draws)"
             yield st
         yield from _network(st, arch, total, cancel)
     st.progress, st.done = 1.0, True
-    st.status = (f"randfeat: F^lin = kernel GD with K_P to {max(v['gap'] for v in st.shown.values()):.1e}; "
-                 f"the width-{s.width} network's NTK moved by {st.net_drift[-1]:.2e}, F^lin's by 0")
+    st.status = (f"randfeat: Fˡⁱⁿ = kernel GD with Kₚ to {max(v['gap'] for v in st.shown.values()):.1e}; "
+                 f"the width-{s.width} network's NTK moved by {st.net_drift[-1]:.2e}, Fˡⁱⁿ's by 0")
     yield st
 
 
@@ -226,31 +226,31 @@ def snapshot(st: State) -> LessonSnapshot:
     """The live view of ``st``."""
     s, N, g = st.settings, st.n_train, st.gammas
     x0 = N + int(np.argmin(np.abs(g)))
-    slices = [curve(f"K_P, P = {P}", g, v["K_P"][x0, N:], "line", i) for i, (P, v) in enumerate(st.shown.items())]
+    slices = [curve(f"Kₚ, P = {P}", g, v["K_P"][x0, N:], "line", i) for i, (P, v) in enumerate(st.shown.items())]
     slices.append(curve(f"K = {'Θ∞' if s.kernel == 'ntk' else 'Σ'} (P = ∞)", g, st.K[x0, N:], "dashed", 5))
-    fits = [curve(f"F^lin trained, P = {P}", g, v["trained"][N:], "line", i) for i, (P, v) in enumerate(st.shown.items())]
+    fits = [curve(f"Fˡⁱⁿ trained, P = {P}", g, v["trained"][N:], "line", i) for i, (P, v) in enumerate(st.shown.items())]
     if st.shown:
         P, v = list(st.shown.items())[-1]
-        fits.append(curve(f"kernel GD with K_P, P = {P}", g[::6], v["kernel_gd"][N:][::6], "points",
+        fits.append(curve(f"kernel GD with Kₚ, P = {P}", g[::6], v["kernel_gd"][N:][::6], "points",
                           len(st.shown) - 1))
         fits.append(curve("kernel GD with K (P = ∞)", g, v["flow_K"], "dashed", 5))
     fits.append(curve("training points", np.arctan2(st.X[:, 1], st.X[:, 0]), st.Y[:, 0], "points", 4))
     ps = np.array(sorted(st.dist), dtype=np.float64)
-    conv = [curve("‖K_P − K‖/‖K‖ (mean of draws)", ps, [np.sqrt(np.mean(st.dist[int(p)] ** 2)) for p in ps],
+    conv = [curve("‖Kₚ − K‖/‖K‖ (mean of draws)", ps, [np.sqrt(np.mean(st.dist[int(p)] ** 2)) for p in ps],
                   "points", 0)]
     if len(ps):
         conv.append(curve("theory √((‖K‖² + (tr K)²)/P)/‖K‖", ps, st.theory_distance(ps), "dashed", 5))
     drift = []
     if st.net_t is not None:
         drift.append(curve(f"network of width {s.width}: ‖Θ_t − Θ_0‖/‖Θ_0‖", st.net_t, st.net_drift, "line", 1))
-        drift.append(curve("F^lin (any P): ‖K_P(θ_t) − K_P(θ_0)‖/‖K_P‖", st.net_t, np.zeros_like(st.net_t),
+        drift.append(curve("Fˡⁱⁿ (any P): ‖Kₚ(θₜ) − Kₚ(θ₀)‖/‖Kₚ‖", st.net_t, np.zeros_like(st.net_t),
                            "line", 0))
     plots = (
-        LessonPlot("slice", "K_P(x₀, x) on the circle: random features approach K", "angle γ of x",
+        LessonPlot("slice", "Kₚ(x₀, x) on the circle: random features approach K", "angle γ of x",
                    "K(x₀, x)", tuple(slices)),
-        LessonPlot("trained", f"F^lin after {s.steps} steps = kernel GD with K_P", "angle γ of x", "f(x)",
+        LessonPlot("trained", f"Fˡⁱⁿ after {s.steps} steps = kernel GD with Kₚ", "angle γ of x", "f(x)",
                    tuple(fits)),
-        LessonPlot("convergence", "‖K_P − K‖ shrinks like P^(−1/2)", "P random functions", "relative distance",
+        LessonPlot("convergence", "‖Kₚ − K‖ shrinks like 1/√P", "P random functions", "relative distance",
                    tuple(conv), logx=True, logy=True),
         LessonPlot("drift", "the tangent kernel during training", "t = step × η", "relative change",
                    tuple(drift)),

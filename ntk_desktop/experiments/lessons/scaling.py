@@ -248,21 +248,21 @@ def snapshot(d: ScalingData, done: bool = False) -> LessonSnapshot:
     plots = (
         LessonPlot("spread", "Spread of Θ₀(x₀,·) across initializations", "width n", "std", (
             _points("NTK param.", w, sp_ntk, 0), _fit_line("NTK", w, sp_ntk, 0, "line"),
-            _theory("theory n^(−1/2)", w, sp_ntk, -0.5, 4),
+            _theory("theory 1/√n", w, sp_ntk, -0.5, 4),
             _points("standard param.", w, sp_std, 1), _fit_line("standard", w, sp_std, 1, "line"),
-            _theory("theory n^(+1/2)", w, sp_std, 0.5, 4)),
+            _theory("theory √n", w, sp_std, 0.5, 4)),
             logx=True, logy=True),
         LessonPlot("drift", "Drift ‖Θ_t − Θ₀‖/‖Θ₀‖ in training (NTK param.)", "width n", "relative drift", (
             _points("mean drift", w, drift, 0), _fit_line("drift", w, drift, 0, "line"),
-            _theory("theory n^(−1/2)", w, drift, -0.5, 3), _theory("theory n^(−1)", w, drift, -1.0, 4)),
+            _theory("theory 1/√n", w, drift, -0.5, 3), _theory("theory 1/n", w, drift, -1.0, 4)),
             logx=True, logy=True),
         LessonPlot("distance", "RMS of f_t − f_t^∞ (same f₀) on the circle", "width n", "distance", (
             _points("mean distance", w, dist, 2), _fit_line("distance", w, dist, 2, "line"),
-            _theory("theory n^(−1/2)", w, dist, -0.5, 4)), logx=True, logy=True),
-        LessonPlot("stability", f"Standard param.: 2N/λ_max ∝ 1/n against η = {d.settings.lr:g}", "width n",
+            _theory("theory 1/√n", w, dist, -0.5, 4)), logx=True, logy=True),
+        LessonPlot("stability", f"Standard param.: 2N/λₘₐₓ ∝ 1/n against η = {d.settings.lr:g}", "width n",
                    "learning rate", (
-            curve("2N/λ_max (standard)", w, d.bound_std, "line", 1),
-            curve("2N/λ_max (NTK)", w, np.full(len(w), d.bound_ntk), "line", 0),
+            curve("2N/λₘₐₓ (standard)", w, d.bound_std, "line", 1),
+            curve("2N/λₘₐₓ (NTK)", w, np.full(len(w), d.bound_ntk), "line", 0),
             curve("η", w, np.full(len(w), d.settings.lr), "dashed", 3),
             _points("standard nets diverged at η", w[n_div > 0], np.full(int(np.sum(n_div > 0)), d.settings.lr), 1)),
             logx=True, logy=True),
