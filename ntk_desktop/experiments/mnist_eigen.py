@@ -209,7 +209,7 @@ def _pca_snapshot(req: MnistRequest, X, labels, pca: KernelPCA, theta) -> MnistS
     lam, k = pca.eigenvalues, req.component - 1
     lr, bound = capped_lr(theta, req.lr)
     steps = req.steps or auto_steps(float(lam[k]), lr)
-    lr_note = (f"η = {lr:.3g}" + ("" if lr == req.lr else f" (η = {req.lr:g} capped at 0.9 × 2N/λ_max ≈ {bound:.3g})"))
+    lr_note = (f"η = {lr:.3g}" + ("" if lr == req.lr else f" (η = {req.lr:g} capped at 0.9 × 2N/λₘₐₓ ≈ {bound:.3g})"))
     return MnistSnapshot(
         request=req, labels=frozen(labels, np.int64), eigenvalues=frozen(pca.all_eigenvalues),
         eigenvectors=frozen(pca.eigenvectors), images=frozen(eigen_images(pca.eigenvectors, X, req.n_images)),

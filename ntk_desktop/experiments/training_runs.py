@@ -406,10 +406,10 @@ def _limit_snapshot(req: TrainingRequest) -> TrainingSnapshot:
     mean, pct, limit_loss, theta_xx = limit_prediction(req, X, y, X_circle, times)
     bound = max_stable_lr(theta_xx, len(X))
     if req.lr > bound:
-        lr_note = (f"⚠ η = {req.lr:g} exceeds the largest stable learning rate 2N/λ_max(Θ∞) ≈ {bound:.3g}: "
+        lr_note = (f"⚠ η = {req.lr:g} exceeds the largest stable learning rate 2N/λₘₐₓ(Θ∞) ≈ {bound:.3g}: "
                    "gradient descent is expected to diverge")
     else:
-        lr_note = f"η = {req.lr:g} (largest stable learning rate 2N/λ_max(Θ∞) ≈ {bound:.3g})"
+        lr_note = f"η = {req.lr:g} (largest stable learning rate 2N/λₘₐₓ(Θ∞) ≈ {bound:.3g})"
     unrecorded = frozen(np.full((n_nets, R), np.nan))
     unseen = frozen(np.full((n_nets, A), np.nan))
     return TrainingSnapshot(

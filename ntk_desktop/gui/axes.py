@@ -35,6 +35,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontMetricsF
 
+from ..notation import superscript
+
 #: horizontal tick labels: at least this many ems of space between one and the next
 H_GAP = 0.5
 #: vertical tick labels: at least this many line heights from one to the next
@@ -53,12 +55,11 @@ TITLE_GAP = 4
 #: a title shown smaller (wrapped, hidden) grows back only when its axis has this many of its
 #: line heights more than it needs (the plot's own title may rewrap as the axis changes width)
 TITLE_HYSTERESIS = 1.5
-_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def decade_label(k: int) -> str:
     """``10ᵏ`` with the exponent in superscript digits (``10⁻⁸``)."""
-    return "10" + str(int(k)).translate(_SUPERSCRIPT)
+    return "10" + superscript(k)
 
 
 class ReadableAxis(pg.AxisItem):

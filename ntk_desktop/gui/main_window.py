@@ -126,7 +126,9 @@ class MainWindow(WindowState, QMainWindow):
 
     # ------------------------------------------------------------------ building
     def _action(self, text: str, slot, shortcut=None, tooltip: str = "", icon=None) -> QAction:
-        action = QAction(text, self) if icon is None else QAction(self.style().standardIcon(icon), text, self)
+        if isinstance(icon, QStyle.StandardPixmap):
+            icon = self.style().standardIcon(icon)
+        action = QAction(text, self) if icon is None else QAction(icon, text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         if tooltip:
@@ -136,10 +138,9 @@ class MainWindow(WindowState, QMainWindow):
 
     def _make_actions(self):
         icons = QStyle.StandardPixmap
-        self.act_run = self._action("&Run", self.run, Qt.Key.Key_F5, "Compute with the current parameters (F5)",
-                                    icons.SP_MediaPlay)
-        self.act_stop = self._action("&Stop", self.stop, Qt.Key.Key_Escape, "Stop the computation (Esc)",
-                                     icons.SP_MediaStop)
+        self.act_run = self._action("&Run", self.run, Qt.Key.Key_F5, "Compute with the current parameters (F5)")
+        self.act_stop = self._action("&Stop", self.stop, Qt.Key.Key_Escape, "Stop the computation (Esc)")
+        self.set_icon_colors(theme.LIGHT_CONTROLS)
         self.act_reset = self._action("R&eset", self.reset, "Ctrl+R",
                                       "Back to the default parameters, clear the plots (Ctrl+R)",
                                       icons.SP_BrowserReload)
@@ -154,6 +155,12 @@ class MainWindow(WindowState, QMainWindow):
         self.act_about = self._action("&About NTK Desktop", self.show_about)
         self.act_about.setMenuRole(QAction.MenuRole.AboutRole)
         self.act_reset_layout = self._action("Reset &layout", self.reset_layout)
+
+    def set_icon_colors(self, colors: dict) -> None:
+        """Draw the run and stop icons in the text colours of ``colors`` (the presentation theme's
+        controls, or :data:`theme.LIGHT_CONTROLS`)."""
+        self.act_run.setIcon(theme.glyph_icon("play", colors))
+        self.act_stop.setIcon(theme.glyph_icon("stop", colors))
 
     def _make_menus(self):
         bar = self.menuBar()

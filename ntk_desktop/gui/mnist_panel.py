@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QCheckBox, QGridLayout, QSpinBox, QWidget
 
 from ..core.spec import MAX_WIDTHS
 from ..experiments.mnist_eigen import MAX_DIGITS, MIN_DIGITS, MnistRequest, MnistSnapshot, mnist_job
+from ..notation import subscript, superscript
 from . import theme
 from .panel import INFO_STYLE, WARNING_STYLE, Panel
 from .params_panel import NetworkParams
@@ -43,13 +44,7 @@ N_IMAGES = 4
 GAP = 4
 
 
-_SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-_SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def sub(i) -> str:
-    """``i`` in Unicode subscript digits (plain text: tick labels and legends draw no HTML)."""
-    return str(i).translate(_SUB)
+sub = subscript   # plain text: tick labels and legends draw no HTML
 
 
 def _ordinal(i: int) -> str:
@@ -302,5 +297,5 @@ class MnistPanel(ScrubbedRun, Panel):
             entries.append((g, f"‖gₜ‖, n = {req.widths[w]:,}"))
             entries.append((h, f"‖hₜ‖, n = {req.widths[w]:,}"))
         self.conv_legend.set_entries(entries)
-        goal = f"f* = f₀ + {req.amplitude:g}·f⁽{str(k).translate(_SUP)}⁾"
+        goal = f"f* = f₀ + {req.amplitude:g}·f⁽{superscript(k)}⁾"
         self.conv_plot.setTitle(f"(d) training along component {k}: {goal}", **title_style())

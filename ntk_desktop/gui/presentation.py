@@ -14,12 +14,13 @@ from typing import Dict
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QPalette
 from PySide6.QtWidgets import QBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ..errors import NTKInputError
 from .formula import fitted, formula_source, render_formula
 from .plot_style import colour_bars, data_items, plot_items
+from .theme import DARK_CONTROLS, LIGHT_CONTROLS, palette
 from .presentation_style import MIN_PT, THEMES, TITLE_PT, pt_of, theme_colors  # noqa: F401
 
 CAPTION_PT = 22
@@ -198,6 +199,7 @@ class PresentationController(QObject):
             for p in self._shown_panels():
                 p.set_presentation(False, self.theme)
                 p.set_presentation(True, self.theme)
+            self._window_look()
             self.update_captions()
 
     def set_active(self, on: bool) -> None:
@@ -221,6 +223,7 @@ class PresentationController(QObject):
                 tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)   # minimal: icons only
             for p in self._shown_panels():
                 p.set_presentation(True, self.theme)
+            self._window_look()
             w.showFullScreen()
             self.update_captions()
         else:
@@ -228,6 +231,7 @@ class PresentationController(QObject):
             self._notice = ""
             for p in w.panels:
                 p.set_presentation(False, self.theme)
+            self._window_look()
             for header in self.headers.values():
                 header.hide()
                 header.setParent(None)
@@ -285,6 +289,13 @@ class PresentationController(QObject):
                 header.show_formula(formula, colors["foreground"])
 
     # ------------------------------------------------------------------ helpers
+    def _window_look(self) -> None:
+        """The window's own controls (menu bar, toolbar, dock titles and tabs) dark in the dark
+        theme — a white menu bar over black panels glares on a projector — else the application's."""
+        dark = self.active and self.theme == "dark"
+        self.window.setPalette(palette(DARK_CONTROLS) if dark else QPalette())
+        self.window.set_icon_colors(DARK_CONTROLS if dark else LIGHT_CONTROLS)
+
     def _safe_caption(self, panel, header) -> str:
         try:
             return self.caption_text(panel)

@@ -6,7 +6,8 @@ colour-blind-safe palette (Okabe & Ito) that stays distinct on washed-out projec
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPainterPath, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication
 
 #: Okabe–Ito colours, most distinct first (yellow left out: invisible on white)
@@ -125,3 +126,31 @@ def legible(c: QColor, background: QColor, target: float = MIN_CONTRAST) -> QCol
         if contrast_ratio(mixed, background) >= target:
             return mixed
     return QColor.fromRgbF(toward, toward, toward)
+
+
+#: the run controls' glyphs: the corners of a filled polygon in a unit square
+_GLYPHS = {"play": ((0.22, 0.12), (0.86, 0.5), (0.22, 0.88)),
+           "stop": ((0.2, 0.2), (0.8, 0.2), (0.8, 0.8), (0.2, 0.8))}
+
+
+def glyph_icon(kind: str, colors: dict) -> QIcon:
+    """The ``play`` / ``stop`` icon in the text colour of ``colors`` (:data:`LIGHT_CONTROLS`,
+    :data:`DARK_CONTROLS`), its disabled state in their disabled colour: the style's own icons are
+    dark grey, all but invisible on the dark presentation theme's black toolbar."""
+    icon = QIcon()
+    for mode, key in ((QIcon.Mode.Normal, "ButtonText"), (QIcon.Mode.Disabled, "disabled")):
+        for size in (16, 24, 32, 48, 64):
+            pix = QPixmap(size, size)
+            pix.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(pix)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            path = QPainterPath()
+            points = [QPointF(x * size, y * size) for x, y in _GLYPHS[kind]]
+            path.moveTo(points[0])
+            for pt in points[1:]:
+                path.lineTo(pt)
+            path.closeSubpath()
+            painter.fillPath(path, QColor(colors[key]))
+            painter.end()
+            icon.addPixmap(pix, mode)
+    return icon

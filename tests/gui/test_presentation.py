@@ -44,6 +44,11 @@ def test_presentation_scales_fonts_and_pens_and_restores(qtbot, window, theme):
     assert "depth 2 · ReLU · β 0.1 · widths 16, 64" in caption.text() and "4/4 networks" in caption.text()
     bg = panel.plot_widget.backgroundBrush().color().name()
     assert bg == ("#000000" if theme == "dark" else "#ffffff")
+    # the window's own controls follow the theme: no white menu bar over black panels
+    chrome = _chrome_lightness(window)
+    assert all((v < 0.2) if theme == "dark" else (v > 0.8) for v in chrome.values()), chrome
+    glyphs = _icon_lightness(window)   # the run / stop icons contrast with their toolbar
+    assert all((v > 0.8) if theme == "dark" else (v < 0.2) for v in glyphs), glyphs
     # the title keeps its size on redraws
     window.panel("kernel").redraw()
     assert min(plot_style_summary(panel)["title_pt"]) >= MIN_PT
@@ -58,6 +63,31 @@ def test_presentation_scales_fonts_and_pens_and_restores(qtbot, window, theme):
     assert {k: d.isVisible() for k, d in window.docks.items()} == docks_visible
     assert [tb.toolButtonStyle() for tb in window.findChildren(QToolBar)] == styles
     assert not window.isFullScreen() and window.size() == size
+    assert all(v > 0.8 for v in _chrome_lightness(window).values())
+    assert all(v < 0.2 for v in _icon_lightness(window))
+
+
+def _icon_lightness(window) -> list:
+    """Lightness of the centre pixel of the run and stop icons (enabled state)."""
+    from PySide6.QtGui import QColor
+
+    out = []
+    for action in (window.act_run, window.act_stop):
+        image = action.icon().pixmap(32, 32).toImage()
+        out.append(QColor(image.pixel(image.width() // 2, image.height() // 2)).lightnessF())
+    return out
+
+
+def _chrome_lightness(window) -> dict:
+    """Lightness (0 black … 1 white) of the background each window control paints: menu bar,
+    toolbars, dock title bars and the dock tab bar."""
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QTabBar, QToolBar
+
+    widgets = {"menu bar": window.menuBar()}
+    widgets.update({f"toolbar {i}": tb for i, tb in enumerate(window.findChildren(QToolBar))})
+    widgets.update({f"tabs {i}": tb for i, tb in enumerate(window.findChildren(QTabBar))})
+    return {k: w.palette().color(QPalette.ColorRole.Window).lightnessF() for k, w in widgets.items()}
 
 
 def test_f11_shortcut_and_view_menu(window):

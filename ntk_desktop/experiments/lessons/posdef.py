@@ -26,12 +26,13 @@ from ...core.network import Architecture, check_dtype
 from ...core.training import train_iter
 from ...data.synthetic import gaussian_points
 from ...errors import NTKInputError
+from ...notation import superscript
 from .. import blas_threads
 from . import LessonSettings
 from .live import LessonPlot, LessonSnapshot, curve
 
 EXPLANATION = ("Positive-definiteness (Proposition 2): for a non-polynomial σ and depth ≥ 2 the smallest "
-               "eigenvalue of Θ∞ on the sphere stays > 0; for σ = identity or L = 1 it is 0 beyond n0 + 1 "
+               "eigenvalue of Θ∞ on the sphere stays > 0; for σ = identity or L = 1 it is 0 beyond n₀ + 1 "
                "points, and gradient descent then cannot fit arbitrary targets")
 
 EPS = float(np.finfo(np.float64).eps)
@@ -204,9 +205,9 @@ def snapshot(st: State) -> LessonSnapshot:
         losses.append(curve("least-squares residual of the best affine fit", [0.0, max(t_end, 1.0)],
                             [st.residual, st.residual], "dashed", 3))
     plots = (
-        LessonPlot("lambda_min", f"smallest eigenvalue of Θ∞ on N points of S^{s.n0 - 1}", "N points",
+        LessonPlot("lambda_min", f"smallest eigenvalue of Θ∞ on N points of the sphere S{superscript(s.n0 - 1)}", "N points",
                    "|λₘᵢₙ| / λₘₐₓ", tuple(lam), logx=True, logy=True),
-        LessonPlot("spectrum", f"eigenvalues of Θ∞ on {s.n_max} points (identity: n0 + 1 = {s.n0 + 1} nonzero)",
+        LessonPlot("spectrum", f"eigenvalues of Θ∞ on {s.n_max} points (identity: n₀ + 1 = {s.n0 + 1} nonzero)",
                    "index i", "|λᵢ| / λ₁", tuple(spec), logy=True),
         LessonPlot("loss", "training on random targets: the identity net levels off", "t = step × η",
                    "loss", tuple(losses), logy=True),
