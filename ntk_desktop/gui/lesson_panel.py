@@ -20,7 +20,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QStackedWidget, QWidget
 
 from ..experiments.lessons import LESSONS, LessonRequest, lesson, lesson_job
-from ..experiments.lessons.live import Curve, LessonPlot, LessonSnapshot
+from ..errors import NTKInputError
+from ..experiments.lessons.live import Curve, LessonPlot, LessonSnapshot, view_from_state, view_state
 from . import theme
 from .panel import INFO_STYLE, Panel
 from .params_panel import NetworkParams
@@ -192,6 +193,30 @@ class LessonPanel(Panel):
 
     def caption(self) -> str:
         return "" if self._snapshot is None else self._snapshot.status
+
+    def session_state(self) -> tuple:
+        """The options and the lesson's view as drawn (its plots' curves), for a session file."""
+        if self._snapshot is None:
+            return {"options": self.options()}, {}
+        view, arrays = view_state(self._snapshot)
+        return {"options": self.options(), "view": view}, arrays
+
+    def restore_session(self, params: dict, arrays: dict) -> None:
+        """Show the saved view without recomputing (options first: the lesson shown)."""
+        self.blockSignals(True)          # restoring is not a request to recompute
+        try:
+            self.apply_preset(params.get("options", {}))
+        finally:
+            self.blockSignals(False)
+        view = params.get("view")
+        if not view:
+            self.clear()
+            return
+        try:
+            snap = view_from_state(view, arrays)
+        except ValueError as exc:
+            raise NTKInputError(f"Lessons panel: {exc}") from None
+        self.show_snapshot(snap)
 
     def export_item(self):
         """The shown lesson's plot grid (Export image…)."""

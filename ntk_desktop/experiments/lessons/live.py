@@ -60,3 +60,40 @@ def curve(name: str, x, y, style: str = "line", color: int = 0) -> Curve:
     if style not in STYLES:
         raise ValueError(f"curve {name!r}: unknown style {style!r}")
     return Curve(name, x, y, style, int(color))
+
+
+# ---------------------------------------------------------------------------------------------
+# sessions: a lesson's view in a session file (JSON-able description + arrays, no recomputation)
+_PLOT_FIELDS = ("key", "title", "xlabel", "ylabel", "logx", "logy", "marker_x")
+
+
+def view_state(snap: LessonSnapshot) -> tuple:
+    """(JSON-able dict, name → array) of ``snap``: its plots and curves described, the curves'
+    x and y as arrays ``p<i>_c<j>_x`` / ``_y``; :func:`view_from_state` reads it back."""
+    meta = {"lesson": snap.lesson, "progress": float(snap.progress), "status": snap.status,
+            "backend": snap.backend, "done": bool(snap.done), "plots": []}
+    arrays = {}
+    for i, p in enumerate(snap.plots):
+        desc = {f: getattr(p, f) for f in _PLOT_FIELDS}
+        desc["curves"] = [{"name": c.name, "style": c.style, "color": c.color} for c in p.curves]
+        meta["plots"].append(desc)
+        for j, c in enumerate(p.curves):
+            arrays[f"p{i}_c{j}_x"], arrays[f"p{i}_c{j}_y"] = c.x, c.y
+    return meta, arrays
+
+
+def view_from_state(meta: dict, arrays: dict) -> LessonSnapshot:
+    """The :class:`LessonSnapshot` :func:`view_state` described; ``ValueError`` naming what is
+    missing or malformed."""
+    try:
+        plots = []
+        for i, desc in enumerate(meta["plots"]):
+            curves = tuple(curve(c["name"], arrays[f"p{i}_c{j}_x"], arrays[f"p{i}_c{j}_y"], c["style"], c["color"])
+                           for j, c in enumerate(desc["curves"]))
+            plots.append(LessonPlot(**{f: desc[f] for f in _PLOT_FIELDS}, curves=curves))
+        return LessonSnapshot(str(meta["lesson"]), tuple(plots), float(meta["progress"]), str(meta["status"]),
+                              str(meta.get("backend", "numpy")), bool(meta.get("done", False)))
+    except KeyError as exc:
+        raise ValueError(f"the lesson's saved view lacks {exc}") from None
+    except TypeError as exc:
+        raise ValueError(f"the lesson's saved view is malformed ({exc})") from None

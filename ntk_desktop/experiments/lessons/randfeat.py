@@ -230,9 +230,10 @@ def snapshot(st: State) -> LessonSnapshot:
     slices.append(curve(f"K = {'Θ∞' if s.kernel == 'ntk' else 'Σ'} (P = ∞)", g, st.K[x0, N:], "dashed", 5))
     fits = [curve(f"Fˡⁱⁿ trained, P = {P}", g, v["trained"][N:], "line", i) for i, (P, v) in enumerate(st.shown.items())]
     if st.shown:
+        # the same fit by discrete kernel GD with Kₚ, as points on the line of the largest P so far
+        # (one name and colour throughout: the panel creates an item per name, with its colour, once)
         P, v = list(st.shown.items())[-1]
-        fits.append(curve(f"kernel GD with Kₚ, P = {P}", g[::6], v["kernel_gd"][N:][::6], "points",
-                          len(st.shown) - 1))
+        fits.append(curve("kernel GD with Kₚ (largest P)", g[::6], v["kernel_gd"][N:][::6], "points", 3))
         fits.append(curve("kernel GD with K (P = ∞)", g, v["flow_K"], "dashed", 5))
     fits.append(curve("training points", np.arctan2(st.X[:, 1], st.X[:, 0]), st.Y[:, 0], "points", 4))
     ps = np.array(sorted(st.dist), dtype=np.float64)
@@ -248,7 +249,7 @@ def snapshot(st: State) -> LessonSnapshot:
     plots = (
         LessonPlot("slice", "Kₚ(x₀, x) on the circle: random features approach K", "angle γ of x",
                    "K(x₀, x)", tuple(slices)),
-        LessonPlot("trained", f"Fˡⁱⁿ after {s.steps} steps = kernel GD with Kₚ", "angle γ of x", "f(x)",
+        LessonPlot("trained", f"F^lin after {s.steps} steps = kernel GD with K_P", "angle γ of x", "f(x)",
                    tuple(fits)),
         LessonPlot("convergence", "‖Kₚ − K‖ shrinks like 1/√P", "P random functions", "relative distance",
                    tuple(conv), logx=True, logy=True),
