@@ -46,8 +46,8 @@ from . import LessonSettings
 from .live import LessonPlot, LessonSnapshot, curve
 
 NAME = "scaling"
-EXPLANATION = ("Scaling with width: the NTK's spread at initialization falls like n^-1/2 and its drift in "
-               "training like n^-1; with the standard parametrization the kernel grows like n and the same "
+EXPLANATION = ("Scaling with width: the NTK's spread at initialization falls like 1/√n and its drift in "
+               "training like 1/n; with the standard parametrization the kernel grows like n and the same "
                "learning rate diverges")
 PARAMETRIZATIONS = ("ntk", "standard")
 
