@@ -44,9 +44,6 @@ N_IMAGES = 4
 GAP = 4
 
 
-sub = subscript   # plain text: tick labels and legends draw no HTML
-
-
 def _ordinal(i: int) -> str:
     return f"{i}{'th' if 10 <= i % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(i % 10, 'th')}"
 
@@ -233,7 +230,7 @@ class MnistPanel(ScrubbedRun, Panel):
         self.digit_legend.set_entries([(sample, str(d)) for d, sample in enumerate(self._digit_samples)])
         self._draw_convergence(snap)
         k = req.component
-        text = f"{req.describe()} · λ{sub(k)} = {lam[k - 1]:.4g}"
+        text = f"{req.describe()} · λ{subscript(k)} = {lam[k - 1]:.4g}"
         if snap.times is not None:
             text += f" · η = {snap.lr:.3g}, {snap.steps} steps"
         if snap.message:
@@ -249,8 +246,8 @@ class MnistPanel(ScrubbedRun, Panel):
             self.spectrum.setData(np.arange(1, N + 1, dtype=np.float64), np.where(lam > 0, lam, np.nan))
             self.scatter.setData(x=snap.eigenvectors[:, cx - 1], y=snap.eigenvectors[:, cy - 1],
                                  brush=[self._brushes[int(l) % 10] for l in snap.labels])
-            self.scatter_plot.setLabel("bottom", f"v{sub(cx)} ({_ordinal(cx)} eigenvector)")
-            self.scatter_plot.setLabel("left", f"v{sub(cy)} ({_ordinal(cy)} eigenvector)")
+            self.scatter_plot.setLabel("bottom", f"v{subscript(cx)} ({_ordinal(cx)} eigenvector)")
+            self.scatter_plot.setLabel("left", f"v{subscript(cy)} ({_ordinal(cy)} eigenvector)")
             self.scatter_plot.setTitle(f"(b) {N} digits in the plane of components {cx} and {cy}", **title_style())
         chosen = sorted({cx, cy, snap.request.component})
         self.chosen.setData([float(c) for c in chosen], [lam[c - 1] for c in chosen])
@@ -262,7 +259,8 @@ class MnistPanel(ScrubbedRun, Panel):
         mosaic = image_mosaic(np.asarray(snap.images))
         self.image.setImage(mosaic, autoLevels=False, levels=(-1.0, 1.0))
         n, w = snap.images.shape[0], snap.images.shape[2]
-        self.image_plot.getAxis("bottom").setTicks([[(i * (w + GAP) + w / 2, f"v{sub(i + 1)}") for i in range(n)], []])
+        ticks = [(i * (w + GAP) + w / 2, f"v{subscript(i + 1)}") for i in range(n)]
+        self.image_plot.getAxis("bottom").setTicks([ticks, []])
         self.image_plot.getViewBox().setRange(xRange=(0, mosaic.shape[1]), yRange=(0, mosaic.shape[0]), padding=0.02)
 
     def _draw_convergence(self, snap: MnistSnapshot) -> None:
@@ -285,7 +283,7 @@ class MnistPanel(ScrubbedRun, Panel):
         norms = finite_bounds(snap.theory, snap.g_norm[:, :n_rec], snap.h_norm[:, :n_rec])
         # norms: the axis starts at 0 (‖hₜ‖ starts there), so it never grows downwards
         self.conv_range.update(y=None if norms is None else (min(0.0, norms[0]), norms[1]))
-        entries = [(self.theory, f"{abs(req.amplitude):g}·exp(−λ{sub(k)} t) (n = ∞)")]
+        entries = [(self.theory, f"{abs(req.amplitude):g}·exp(−λ{subscript(k)} t) (n = ∞)")]
         for w, (g, h) in enumerate(zip(self.g_items, self.h_items)):
             nets = np.flatnonzero(snap.net_width_index == w) if w < len(req.widths) else []
             if len(nets) == 0 or n_rec == 0:
