@@ -373,3 +373,62 @@ def analytic_tile(G, aux1, aux2, r0, c0, inv_n0, beta2, slope, form, standard, b
                 th = th * _diag_slope(form, a, slope, C) + standard * (widths[l] * (snew - beta2) + bgrad) + lin * snew
             s[0] = aux1[0, L - 1, ii]
             t[0] = th
+
+
+# ---------------------------------------------------------------------------------------------
+# tile × vectors (the products of ntk regress's conjugate gradients).  Not parallel: callers run it
+# from several Python threads at once, each on its own tiles and outputs (nogil, no threading
+# layer, so re-entrant).  Reassociation lets LLVM vectorize the float64 dot products.
+@njit(fastmath={"contract", "reassoc"}, **_OPTS)
+def tile_products_t(B, rightT, outR, leftT, outL):
+    """outR (k1, m) += (B @ right).T and outL (k2, n) += (Bᵀ @ left).T for B (m, n) float32 or
+    float64, rightT (k1, n) and leftT (k2, m) float64 (k1 or k2 may be 0): each block of four rows
+    of B is read from memory once for both products, converted to float64 and accumulated in
+    float64."""
+    m, n = B.shape
+    k1 = rightT.shape[0]
+    k2 = leftT.shape[0]
+    m4 = m - m % 4
+    for i in range(0, m4, 4):
+        b0 = B[i]
+        b1 = B[i + 1]
+        b2 = B[i + 2]
+        b3 = B[i + 3]
+        for r in range(k1):
+            v = rightT[r]
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            a3 = 0.0
+            for j in range(n):
+                x = v[j]
+                a0 += np.float64(b0[j]) * x
+                a1 += np.float64(b1[j]) * x
+                a2 += np.float64(b2[j]) * x
+                a3 += np.float64(b3[j]) * x
+            outR[r, i] += a0
+            outR[r, i + 1] += a1
+            outR[r, i + 2] += a2
+            outR[r, i + 3] += a3
+        for r in range(k2):
+            w0 = leftT[r, i]
+            w1 = leftT[r, i + 1]
+            w2 = leftT[r, i + 2]
+            w3 = leftT[r, i + 3]
+            o = outL[r]
+            for j in range(n):
+                o[j] += (np.float64(b0[j]) * w0 + np.float64(b1[j]) * w1
+                         + np.float64(b2[j]) * w2 + np.float64(b3[j]) * w3)
+    for i in range(m4, m):
+        b = B[i]
+        for r in range(k1):
+            v = rightT[r]
+            a = 0.0
+            for j in range(n):
+                a += np.float64(b[j]) * v[j]
+            outR[r, i] += a
+        for r in range(k2):
+            w = leftT[r, i]
+            o = outL[r]
+            for j in range(n):
+                o[j] += np.float64(b[j]) * w

@@ -25,6 +25,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ...backends import select
+from ...backends.products import tile_products
 from ...backends.tiling import DEFAULT_MAX_BLOCK, check_cancel, plan_tiles
 from ...core.memory import format_bytes, memory_budget as budget_bytes
 from ...core.network import Architecture, architecture_arrays, check_dtype, check_inputs
@@ -168,7 +169,7 @@ class _Run:
         pred = np.zeros((len(self.T), alpha.shape[1]))
 
         def add(t, v):
-            pred[t.r0:t.r1] += v.astype(np.float64, copy=False) @ alpha[t.c0:t.c1]
+            pred[t.r0:t.r1] += tile_products(v, right=alpha[t.c0:t.c1])[0]
 
         if tileset is not None:
             self.compute(tileset, self.T, self.X, add)

@@ -22,9 +22,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from ...backends.products import tile_products
 from ...backends.tiling import plan_tiles
 from ...errors import NTKInputError
-from .operators import DenseOperator
 from .tiles import KernelJob
 
 #: what distributed may log at (its INFO/WARNING lines about ports, nannies and restarts are noise
@@ -168,12 +168,12 @@ def _compute_tile(job: KernelJob, rows, cols, store=None, tile=None) -> np.ndarr
 
 
 def _tile_matmat(tile, V) -> np.ndarray:
-    return DenseOperator(tile).matmat(V)
+    return tile_products(tile, right=V)[0]
 
 
 def _tile_rmatmat(tile, V) -> np.ndarray:
     """Tᵀ @ V: the mirrored (lower-triangle) tile's share of a symmetric product."""
-    return DenseOperator(tile.T).matmat(V)
+    return tile_products(tile, left=V)[1]
 
 
 def _sum(*parts) -> np.ndarray:

@@ -16,6 +16,8 @@ from typing import Protocol, Tuple
 
 import numpy as np
 
+from ...backends.products import tile_products
+
 
 class KernelOperator(Protocol):
     shape: Tuple[int, int]
@@ -42,11 +44,7 @@ class DenseOperator:
         V = np.asarray(V, dtype=np.float64)
         if self.K.dtype == np.float64:
             return self.K @ V
-        out = np.empty((self.shape[0], V.shape[1]), dtype=np.float64)
-        step = 2048  # float64 accumulation without a float64 copy of the whole kernel
-        for r0 in range(0, self.shape[0], step):
-            out[r0:r0 + step] = self.K[r0:r0 + step].astype(np.float64) @ V
-        return out
+        return tile_products(self.K, right=V)[0]  # float64 accumulation, no float64 copy of K
 
     def diagonal(self) -> np.ndarray:
         return np.diagonal(self.K).astype(np.float64)

@@ -29,6 +29,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from ...backends.products import tile_products
 from ...backends.tiling import Tile, plan_tiles
 from ...core.network import Architecture
 from ...errors import NTKInputError
@@ -183,19 +184,14 @@ class StoredOperator:
                     self.cache_left -= got.nbytes
         return got
 
-    def _float64(self, tile: Tile) -> np.ndarray:
-        from ...backends.tiling import check_cancel
-
-        check_cancel(self.cancel)
-        return self._tile(tile).astype(np.float64, copy=False)
-
     def _parallel(self, work, out_shape) -> np.ndarray:
         """``work(tile, B, out)`` for every tile, spread over the CPUs: each thread takes every
-        n-th tile into its own float64 output (summed at the end) with a one-thread BLAS — the
-        products are skinny and memory-bound, where OpenBLAS's own threads spin on a busy
+        n-th tile into its own float64 output (summed at the end).  BLAS is limited to one thread:
+        the products are skinny and memory-bound, where OpenBLAS's own threads spin on a busy
         machine (4× slower measured here) and gain little on an idle one."""
         from concurrent.futures import ThreadPoolExecutor
 
+        from ...backends.tiling import check_cancel
         from .. import blas_threads
 
         n = max(1, min(os.cpu_count() or 1, len(self.set.tiles)))
@@ -203,7 +199,8 @@ class StoredOperator:
 
         def part(i):
             for t in self.set.tiles[i::n]:
-                work(t, self._float64(t), outs[i])
+                check_cancel(self.cancel)
+                work(t, self._tile(t), outs[i])
 
         with blas_threads(1), ThreadPoolExecutor(n) as pool:
             for f in [pool.submit(part, i) for i in range(n)]:
@@ -215,9 +212,11 @@ class StoredOperator:
         sym = self.set.symmetric
 
         def work(t, B, out):
-            out[t.r0:t.r1] += B @ V[t.c0:t.c1]
-            if sym and not t.diagonal:
-                out[t.c0:t.c1] += B.T @ V[t.r0:t.r1]
+            mirrored = sym and not t.diagonal
+            to_rows, to_cols = tile_products(B, V[t.c0:t.c1], V[t.r0:t.r1] if mirrored else None)
+            out[t.r0:t.r1] += to_rows
+            if mirrored:
+                out[t.c0:t.c1] += to_cols
 
         return self._parallel(work, (self.shape[0], V.shape[1]))
 
