@@ -376,6 +376,35 @@ def analytic_tile(G, aux1, aux2, r0, c0, inv_n0, beta2, slope, form, standard, b
 
 
 # ---------------------------------------------------------------------------------------------
+# dot products of float32/float64 rows in float64.  Four rows share each load of the vector and
+# their four independent sums hide the latency of the additions; the caller's fastmath must allow
+# reassociation for LLVM to vectorize them.
+@njit(inline="always", **_OPTS)
+def dot4(r0, r1, r2, r3, v):
+    """(r0·v, r1·v, r2·v, r3·v) accumulated in float64."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    for j in range(v.shape[0]):
+        x = np.float64(v[j])
+        s0 += np.float64(r0[j]) * x
+        s1 += np.float64(r1[j]) * x
+        s2 += np.float64(r2[j]) * x
+        s3 += np.float64(r3[j]) * x
+    return s0, s1, s2, s3
+
+
+@njit(inline="always", **_OPTS)
+def dot1(r, v):
+    """r·v accumulated in float64."""
+    s = 0.0
+    for j in range(v.shape[0]):
+        s += np.float64(r[j]) * np.float64(v[j])
+    return s
+
+
+# ---------------------------------------------------------------------------------------------
 # tile × vectors (the products of ntk regress's conjugate gradients).  Not parallel: callers run it
 # from several Python threads at once, each on its own tiles and outputs (nogil, no threading
 # layer, so re-entrant).  Reassociation lets LLVM vectorize the float64 dot products.
@@ -395,17 +424,7 @@ def tile_products_t(B, rightT, outR, leftT, outL):
         b2 = B[i + 2]
         b3 = B[i + 3]
         for r in range(k1):
-            v = rightT[r]
-            a0 = 0.0
-            a1 = 0.0
-            a2 = 0.0
-            a3 = 0.0
-            for j in range(n):
-                x = v[j]
-                a0 += np.float64(b0[j]) * x
-                a1 += np.float64(b1[j]) * x
-                a2 += np.float64(b2[j]) * x
-                a3 += np.float64(b3[j]) * x
+            a0, a1, a2, a3 = dot4(b0, b1, b2, b3, rightT[r])
             outR[r, i] += a0
             outR[r, i + 1] += a1
             outR[r, i + 2] += a2
@@ -422,11 +441,7 @@ def tile_products_t(B, rightT, outR, leftT, outL):
     for i in range(m4, m):
         b = B[i]
         for r in range(k1):
-            v = rightT[r]
-            a = 0.0
-            for j in range(n):
-                a += np.float64(b[j]) * v[j]
-            outR[r, i] += a
+            outR[r, i] += dot1(b, rightT[r])
         for r in range(k2):
             w = leftT[r, i]
             o = outL[r]

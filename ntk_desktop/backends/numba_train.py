@@ -31,7 +31,7 @@ from numba.typed import List
 
 from ..core.network import raw_step_scales
 from ..core.training import Stepper
-from .numba_kernels import ACT_IDS, act_value, deriv_value
+from .numba_kernels import ACT_IDS, act_value, deriv_value, dot1, dot4
 
 _OPTS = dict(cache=True, error_model="numpy", nogil=True)
 # the forward dot products are reductions: they vectorize only when reassociation is allowed
@@ -53,17 +53,7 @@ def _forward_layer(W, b, A, P, inv, beta):
     while i + 4 <= n_out:
         w0, w1, w2, w3 = W[i], W[i + 1], W[i + 2], W[i + 3]
         for k in range(N):
-            a = A[k]
-            s0 = 0.0
-            s1 = 0.0
-            s2 = 0.0
-            s3 = 0.0
-            for j in range(n_in):
-                x = np.float64(a[j])
-                s0 += np.float64(w0[j]) * x
-                s1 += np.float64(w1[j]) * x
-                s2 += np.float64(w2[j]) * x
-                s3 += np.float64(w3[j]) * x
+            s0, s1, s2, s3 = dot4(w0, w1, w2, w3, A[k])
             P[k, i] = s0 * inv + beta * b[i]
             P[k, i + 1] = s1 * inv + beta * b[i + 1]
             P[k, i + 2] = s2 * inv + beta * b[i + 2]
@@ -75,11 +65,7 @@ def _forward_layer(W, b, A, P, inv, beta):
     while i < n_out:
         w0 = W[i]
         for k in range(N):
-            a = A[k]
-            s0 = 0.0
-            for j in range(n_in):
-                s0 += np.float64(w0[j]) * np.float64(a[j])
-            P[k, i] = s0 * inv + beta * b[i]
+            P[k, i] = dot1(w0, A[k]) * inv + beta * b[i]
         for j in range(n_in):
             x0 = np.float64(w0[j])
             sq += x0 * x0
