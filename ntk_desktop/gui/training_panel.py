@@ -12,7 +12,7 @@ Three plots, every item created once in :meth:`TrainingPanel.__init__` and updat
   same t (thick dashed black) with its 10–90 percentile band (a
   :class:`~ntk_desktop.gui.plot_style.BandItem`), the goal f* = x₁x₂ (thin grey) and the
   training points (scatter);
-* (c) the NTK drift ||Θ_t − Θ_0||/||Θ_0|| on the training points, per network.
+* (c) the NTK drift ‖Θₜ − Θ₀‖/‖Θ₀‖ on the training points, per network.
 
 The training points are the hand's (:mod:`ntk_desktop.gui.drag`): drag one (its angle and its
 value), double-click the plot to add one, right-click one to remove it (1–32 points).  While a

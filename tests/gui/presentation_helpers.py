@@ -169,3 +169,16 @@ def _plot_problems(view) -> list:
         if item.titleLabel.isVisible() and item.titleLabel.text.strip() and lr.intersects(title):
             problems.append(f"{name}: legend {lr.getRect()} over the title {title.getRect()}")
     return problems
+
+
+def plots_outside_their_views(panel) -> list:
+    """Every PlotItem of the shown panel that reaches past what its view shows (a grid of plots
+    wider than its view is drawn clipped at the window's edge)."""
+    problems = []
+    for view in (v for v in panel.findChildren(pg.GraphicsView) if v.isVisible()):
+        shown = view.mapToScene(view.viewport().rect()).boundingRect().adjusted(-1, -1, 1, 1)
+        for item in view.scene().items():
+            if isinstance(item, pg.PlotItem) and item.isVisible() and not shown.contains(item.sceneBoundingRect()):
+                problems.append(f"{view.objectName()}: plot {item.titleLabel.text!r} "
+                                f"{item.sceneBoundingRect().getRect()} past its view {shown.getRect()}")
+    return problems

@@ -252,11 +252,11 @@ def snapshot(d: ScalingData, done: bool = False) -> LessonSnapshot:
             _points("standard param.", w, sp_std, 1), _fit_line("standard", w, sp_std, 1, "line"),
             _theory("theory √n", w, sp_std, 0.5, 4)),
             logx=True, logy=True),
-        LessonPlot("drift", "Drift ‖Θ_t − Θ₀‖/‖Θ₀‖ in training (NTK param.)", "width n", "relative drift", (
+        LessonPlot("drift", "Drift ‖Θₜ − Θ₀‖/‖Θ₀‖ in training (NTK param.)", "width n", "relative drift", (
             _points("mean drift", w, drift, 0), _fit_line("drift", w, drift, 0, "line"),
             _theory("theory 1/√n", w, drift, -0.5, 3), _theory("theory 1/n", w, drift, -1.0, 4)),
             logx=True, logy=True),
-        LessonPlot("distance", "RMS of f_t − f_t^∞ (same f₀) on the circle", "width n", "distance", (
+        LessonPlot("distance", "RMS of fₜ − fₜ at n = ∞ (same f₀)", "width n", "distance", (
             _points("mean distance", w, dist, 2), _fit_line("distance", w, dist, 2, "line"),
             _theory("theory 1/√n", w, dist, -0.5, 4)), logx=True, logy=True),
         LessonPlot("stability", f"Standard param.: 2N/λₘₐₓ ∝ 1/n against η = {d.settings.lr:g}", "width n",
