@@ -148,4 +148,3 @@ def test_a_session_with_a_damaged_lesson_view_is_refused(qtbot, window, tmp_path
     window.sessions.show_error = lambda title, text: seen.append(text)
     assert not window.sessions.open_path(bad)
     assert len(seen) == 1 and "Lessons panel" in seen[0] and "p1_c0_y" in seen[0]
-
