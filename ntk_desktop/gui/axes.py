@@ -22,12 +22,6 @@ plot's title and out of the window.
   title still says what is plotted; a clipped or garbled title helps no one at the back of the
   room).
 
-* :class:`PlotTitle` (installed by :func:`readable_plot`): a plot title never widens its plot.
-  pyqtgraph made a title's width the plot's minimum width, so outside presentation mode (where
-  titles do not otherwise wrap) a long title pushed a grid of plots past the window's edge at
-  1280×720.  Wider than its plot, it wraps at spaces, and its row grows by the lines it needs.
-  The presentation look sizes and wraps titles itself (``auto_wrap`` off while it is on).
-
 Both read the fonts and sizes when the axis is drawn, so the normal look, the presentation look
 and every window size follow the same rule.
 """
@@ -278,62 +272,9 @@ def wrap_axis_titles(plot: pg.PlotItem) -> None:
     fit_axis_titles(plot)
 
 
-#: the height pyqtgraph's ``setTitle`` gives the title row
-TITLE_ROW = 30
-
-
-class PlotTitle(pg.LabelItem):
-    """A PlotItem's title that wraps to its plot's width instead of setting it (see the module
-    docstring).  ``auto_wrap`` False: left as it is set (the presentation look fits it)."""
-
-    auto_wrap = True
-
-    def updateMin(self):
-        super().updateMin()
-        if self.auto_wrap:
-            self.setMinimumWidth(0)               # the plot's width is the layout's to decide
-        self.fit_width()
-
-    def resizeEvent(self, ev):
-        self.fit_width()
-        super().resizeEvent(ev)
-
-    def fit_width(self) -> None:
-        """Wrap the text to the width the plot's layout gave the title (one line where it fits),
-        and make the title row as high as the lines need."""
-        if not self.auto_wrap or not self.isVisible() or not self.text.strip():
-            return
-        width = self.size().width()
-        self.item.setTextWidth(-1)
-        if 0 < width < self.item.boundingRect().width():
-            self.item.setTextWidth(width)
-        height = max(TITLE_ROW, math.ceil(self.item.boundingRect().height()))
-        plot = self.parentItem()
-        if isinstance(plot, pg.PlotItem) and plot.titleLabel is self and plot.layout.rowMinimumHeight(0) != height:
-            plot.layout.setRowFixedHeight(0, height)
-            self.setMaximumHeight(height)
-
-
-def _install_title(plot: pg.PlotItem) -> None:
-    old = plot.titleLabel
-    if isinstance(old, PlotTitle):
-        return
-    title = PlotTitle(old.text, parent=plot, **{k: v for k, v in old.opts.items() if k in ("size", "color")})
-    title.setVisible(old.isVisible())
-    title.setMaximumHeight(old.maximumHeight())
-    plot.layout.removeItem(old)
-    scene = old.scene()
-    if scene is not None:
-        scene.removeItem(old)
-    plot.layout.addItem(title, 0, 1)
-    plot.titleLabel = title
-
-
 def readable_plot(plot: pg.PlotItem, names: Optional[Tuple[str, ...]] = None) -> None:
     """Give ``plot`` :class:`ReadableAxis` axes (all four unless ``names``; call it before
-    setting labels, fonts and pens: the axes are new), :func:`wrap_axis_titles` and a
-    :class:`PlotTitle`."""
-    _install_title(plot)
+    setting labels, fonts and pens: the axes are new) and :func:`wrap_axis_titles`."""
     names = names or ("left", "bottom", "right", "top")
     shown = {name: plot.getAxis(name).isVisible() for name in names}
     plot.setAxisItems({name: ReadableAxis(name) for name in names

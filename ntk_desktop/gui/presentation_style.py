@@ -22,7 +22,7 @@ from PySide6.QtGui import QBrush, QColor, QPen
 from PySide6.QtWidgets import QWidget
 
 from . import theme as look
-from .axes import PlotTitle, fit_axis_titles
+from .axes import fit_axis_titles
 from .plot_style import colour_bars, drawn_items, item_paints, plot_items, point_brushes, set_item_paint
 
 THEMES = ("light", "dark")
@@ -250,8 +250,6 @@ def _style_plot(plot: pg.PlotItem, saved: dict, colors: dict) -> None:
         legend.setBrush(pg.mkBrush(*colors["legend"]))
         legend.setPen(pg.mkPen(fg, width=1.5))
         legend.setParentItem(plot)         # beside the data (the view box clips its children)
-    if isinstance(plot.titleLabel, PlotTitle):
-        plot.titleLabel.auto_wrap = False        # fitted here (_fit_title), not to the data column
     plot.layout.removeItem(plot.titleLabel)      # the title spans the left axis', the data's and the legend's columns
     plot.layout.addItem(plot.titleLabel, 0, 0, 1, 3)
     saved["title_span"] = 3
@@ -469,9 +467,6 @@ def _restore_plot(plot: pg.PlotItem, saved: dict) -> None:
         plot.layout.setRowMinimumHeight(0, row_min)
         plot.layout.setRowMaximumHeight(0, row_max)
         plot.titleLabel.setMaximumHeight(label_max)
-        if isinstance(plot.titleLabel, PlotTitle):
-            plot.titleLabel.auto_wrap = True
-            plot.titleLabel.updateMin()          # wrapped to its plot again
         legend = plot.legend
         if legend is not None and saved["legend"] is not None:
             lg = saved["legend"]

@@ -14,7 +14,7 @@ moves F by −(η/N) K_P(·, X) r: after s steps exactly
 (discrete kernel gradient descent; on the null space of K_P(X,X), K_P(·,X) vanishes too).
 E‖K_P − K₊‖_F² = (‖K₊‖_F² + (tr K₊)²)/P exactly (the variance of a Wishart matrix), so ‖K_P − K‖
 shrinks like P^(−1/2).  For contrast a real network of the same architecture is trained on the same
-points: its NTK moves (drift ‖Θ_t − Θ_0‖/‖Θ_0‖ > 0), F^lin's never does.
+points: its NTK moves (drift ‖Θₜ − Θ₀‖/‖Θ₀‖ > 0), F^lin's never does.
 """
 from __future__ import annotations
 
@@ -243,7 +243,7 @@ def snapshot(st: State) -> LessonSnapshot:
         conv.append(curve("theory √((‖K‖² + (tr K)²)/P)/‖K‖", ps, st.theory_distance(ps), "dashed", 5))
     drift = []
     if st.net_t is not None:
-        drift.append(curve(f"network of width {s.width}: ‖Θ_t − Θ_0‖/‖Θ_0‖", st.net_t, st.net_drift, "line", 1))
+        drift.append(curve(f"network of width {s.width}: ‖Θₜ − Θ₀‖/‖Θ₀‖", st.net_t, st.net_drift, "line", 1))
         drift.append(curve("Fˡⁱⁿ (any P): ‖Kₚ(θₜ) − Kₚ(θ₀)‖/‖Kₚ‖", st.net_t, np.zeros_like(st.net_t),
                            "line", 0))
     plots = (
