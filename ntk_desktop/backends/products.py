@@ -18,6 +18,7 @@ Used whenever Numba imports; otherwise the reference runs.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Optional, Tuple
 
 import numpy as np
@@ -53,7 +54,9 @@ def reference_products(B: np.ndarray, right: Optional[np.ndarray] = None,
     return outR, outL
 
 
+@lru_cache(maxsize=None)
 def _kernel():
+    """The Numba kernel, looked up once (CG calls tile_products for every tile of every product)."""
     try:
         from .numba_kernels import tile_products_t
     except Exception:  # Numba missing or broken: the reference
